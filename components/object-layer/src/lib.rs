@@ -1,0 +1,99 @@
+//! The object layer component: exports `tessera:node/objects` over the `drive` and `erasure`
+//! imports. This file is only glue between the WIT bindings and the plain-Rust modules.
+
+mod buckets;
+mod error;
+mod get;
+mod layout;
+mod list;
+mod meta;
+mod names;
+mod put;
+mod set;
+
+mod bindings {
+    wit_bindgen::generate!({
+        world: "object-layer",
+        path: "../../wit",
+    });
+}
+
+use bindings::exports::tessera::node::objects::{
+    self as wit, BucketInfo, ByteRange, ContentRange, Guest, ListPage, ListQuery, ObjectInfo, PutOptions,
+};
+use error::ObjectError;
+
+struct ObjectLayer;
+
+impl Guest for ObjectLayer {
+    type Upload = put::Upload;
+    type Download = get::Download;
+
+    fn list_buckets() -> Result<Vec<BucketInfo>, wit::ObjectError> {
+        Ok(buckets::list(&set::ErasureSet::open()?)?)
+    }
+
+    fn create_bucket(bucket: String) -> Result<(), wit::ObjectError> {
+        Ok(buckets::create(&set::ErasureSet::open()?, &bucket)?)
+    }
+
+    fn head_bucket(bucket: String) -> Result<BucketInfo, wit::ObjectError> {
+        Ok(buckets::head(&set::ErasureSet::open()?, &bucket)?)
+    }
+
+    fn delete_bucket(bucket: String) -> Result<(), wit::ObjectError> {
+        Ok(buckets::delete(&set::ErasureSet::open()?, &bucket)?)
+    }
+
+    fn begin_put(bucket: String, key: String, options: PutOptions) -> Result<wit::Upload, wit::ObjectError> {
+        let upload = put::Upload::begin(set::ErasureSet::open()?, bucket, key, options)?;
+        Ok(wit::Upload::new(upload))
+    }
+
+    fn head(bucket: String, key: String) -> Result<ObjectInfo, wit::ObjectError> {
+        let set = set::ErasureSet::open()?;
+        let found = get::find(&set, &bucket, &key)?;
+        Ok(found.info(&bucket, &key))
+    }
+
+    fn get(
+        bucket: String,
+        key: String,
+        range: Option<ByteRange>,
+    ) -> Result<(ObjectInfo, Option<ContentRange>, wit::Download), wit::ObjectError> {
+        let (info, content_range, download) = get::Download::open(set::ErasureSet::open()?, &bucket, &key, range)?;
+        Ok((info, content_range, wit::Download::new(download)))
+    }
+
+    fn delete(bucket: String, key: String) -> Result<(), wit::ObjectError> {
+        Ok(put::delete(&set::ErasureSet::open()?, &bucket, &key)?)
+    }
+
+    fn list_objects(bucket: String, query: ListQuery) -> Result<ListPage, wit::ObjectError> {
+        Ok(list::list(&set::ErasureSet::open()?, &bucket, &query)?)
+    }
+}
+
+impl From<ObjectError> for wit::ObjectError {
+    fn from(error: ObjectError) -> Self {
+        match error {
+            ObjectError::NoSuchBucket => Self::NoSuchBucket,
+            ObjectError::NoSuchKey => Self::NoSuchKey,
+            ObjectError::BucketExists => Self::BucketExists,
+            ObjectError::BucketNotEmpty => Self::BucketNotEmpty,
+            ObjectError::InvalidBucketName(why) => Self::InvalidBucketName(why),
+            ObjectError::KeyTooLong => Self::KeyTooLong,
+            ObjectError::InvalidKey(why) => Self::InvalidKey(why),
+            ObjectError::InvalidRange => Self::InvalidRange,
+            ObjectError::MetadataTooLarge => Self::MetadataTooLarge,
+            ObjectError::EntityTooLarge => Self::EntityTooLarge,
+            ObjectError::IncompleteBody => Self::IncompleteBody,
+            ObjectError::BadDigest => Self::BadDigest,
+            ObjectError::InvalidArgument(why) => Self::InvalidArgument(why),
+            ObjectError::InsufficientQuorum(why) => Self::InsufficientQuorum(why),
+            ObjectError::Internal(why) => Self::Internal(why),
+        }
+    }
+}
+
+bindings::export!(ObjectLayer with_types_in bindings);

@@ -1,0 +1,170 @@
+//! Listing (ListObjectsV2): an ordered walk of the key tree, merged across drives.
+//!
+//! Every key segment is a directory; a directory that holds `.meta` is also an object. Within a
+//! directory the object "name" sorts at "name" and its subtree at "name/", so walking the
+//! merged, decoded entries in that order yields keys in S3's byte order. With the delimiter
+//! "/" a subtree below the prefix is reported as one common prefix and never entered.
+
+use std::collections::BTreeSet;
+
+use crate::bindings::exports::tessera::node::objects::{ListPage, ListQuery};
+use crate::buckets;
+use crate::error::ObjectError;
+use crate::get;
+use crate::names::{MAX_KEY_BYTES, escape_segment, unescape_segment};
+use crate::set::ErasureSet;
+
+/// The most entries one page returns (as S3).
+pub const MAX_KEYS: u32 = 1000;
+
+pub fn list(set: &ErasureSet, bucket: &str, query: &ListQuery) -> Result<ListPage, ObjectError> {
+    buckets::head(set, bucket)?;
+    let mut walk = Walk {
+        set,
+        bucket,
+        query,
+        limit: query.max_keys.min(MAX_KEYS) as usize,
+        page: ListPage { objects: Vec::new(), common_prefixes: Vec::new(), is_truncated: false, next_after: None },
+        emitted: 0,
+    };
+    if walk.limit == 0 || query.prefix.len() > MAX_KEY_BYTES {
+        return Ok(walk.page);
+    }
+    // Start in the deepest directory the prefix names entirely.
+    let dir_key = match query.prefix.rfind('/') {
+        Some(slash) => &query.prefix[..=slash],
+        None => "",
+    };
+    let mut dir_path = bucket.to_owned();
+    if !dir_key.is_empty() {
+        for segment in dir_key[..dir_key.len() - 1].split('/') {
+            dir_path.push('/');
+            dir_path.push_str(&escape_segment(segment));
+        }
+    }
+    walk.directory(dir_key, &dir_path)?;
+    Ok(walk.page)
+}
+
+struct Walk<'a> {
+    set: &'a ErasureSet,
+    bucket: &'a str,
+    query: &'a ListQuery,
+    limit: usize,
+    page: ListPage,
+    emitted: usize,
+}
+
+enum Item {
+    Object,
+    Subtree,
+}
+
+impl Walk<'_> {
+    fn done(&self) -> bool {
+        self.page.is_truncated
+    }
+
+    fn directory(&mut self, dir_key: &str, dir_path: &str) -> Result<(), ObjectError> {
+        let mut items = Vec::new();
+        for (name, escaped) in self.merged_entries(dir_path) {
+            items.push((format!("{dir_key}{name}"), Item::Object, escaped.clone()));
+            items.push((format!("{dir_key}{name}/"), Item::Subtree, escaped));
+        }
+        items.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        for (key, item, escaped) in items {
+            if self.done() {
+                return Ok(());
+            }
+            match item {
+                Item::Object => self.object(&key)?,
+                Item::Subtree => self.subtree(&key, &format!("{dir_path}/{escaped}"))?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Decoded names of the key directories below `dir_path` on any drive, with their escaped
+    /// form. Our own entries (leading '.') are skipped.
+    fn merged_entries(&self, dir_path: &str) -> BTreeSet<(String, String)> {
+        let mut names = BTreeSet::new();
+        for entries in self.set.each(|drive| drive.list_dir(dir_path)).into_iter().flatten() {
+            for entry in entries.into_iter().filter(|entry| entry.is_dir) {
+                if let Some(name) = unescape_segment(&entry.name) {
+                    names.insert((name, entry.name));
+                }
+            }
+        }
+        names
+    }
+
+    fn object(&mut self, key: &str) -> Result<(), ObjectError> {
+        let prefix = &self.query.prefix;
+        if !key.starts_with(prefix.as_str()) || key <= self.query.after.as_str() {
+            return Ok(());
+        }
+        if let Some(common) = self.common_prefix(key) {
+            return self.emit_prefix(common);
+        }
+        match get::find(self.set, self.bucket, key) {
+            Ok(found) => {
+                let info = found.info(self.bucket, key);
+                self.emit(key, |page| page.objects.push(info));
+                Ok(())
+            }
+            Err(ObjectError::NoSuchKey) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn subtree(&mut self, subtree_key: &str, subtree_path: &str) -> Result<(), ObjectError> {
+        let prefix = self.query.prefix.as_str();
+        let after = self.query.after.as_str();
+        if !(subtree_key.starts_with(prefix) || prefix.starts_with(subtree_key)) {
+            return Ok(());
+        }
+        // Every key below starts with `subtree_key`: all of them are ≤ `after` in that case.
+        if after > subtree_key && !after.starts_with(subtree_key) {
+            return Ok(());
+        }
+        if self.query.delimiter == "/" && subtree_key.starts_with(prefix) {
+            if self.merged_entries(subtree_path).is_empty() {
+                return Ok(());
+            }
+            return self.emit_prefix(subtree_key.to_owned());
+        }
+        self.directory(subtree_key, subtree_path)
+    }
+
+    /// The common prefix `key` rolls up into under the delimiter, if any.
+    fn common_prefix(&self, key: &str) -> Option<String> {
+        let delimiter = self.query.delimiter.as_str();
+        if delimiter.is_empty() {
+            return None;
+        }
+        let rest = &key[self.query.prefix.len()..];
+        let at = rest.find(delimiter)?;
+        Some(format!("{}{}", self.query.prefix, &rest[..at + delimiter.len()]))
+    }
+
+    fn emit_prefix(&mut self, common: String) -> Result<(), ObjectError> {
+        if common.as_str() <= self.query.after.as_str() || self.page.common_prefixes.last() == Some(&common) {
+            return Ok(());
+        }
+        let marker = common.clone();
+        self.emit(&marker, |page| page.common_prefixes.push(common));
+        Ok(())
+    }
+
+    /// Adds one entry, or notes that the page is full and there is more.
+    fn emit(&mut self, marker: &str, add: impl FnOnce(&mut ListPage)) {
+        if self.emitted == self.limit {
+            self.page.is_truncated = true;
+            return;
+        }
+        add(&mut self.page);
+        self.emitted += 1;
+        self.page.next_after = Some(marker.to_owned());
+    }
+}
+

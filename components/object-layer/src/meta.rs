@@ -1,0 +1,341 @@
+//! The object metadata file (`.meta`), one per object directory on every drive of its set.
+//! Layout (all integers little-endian; the full description is in docs/FORMAT.md):
+//!
+//! ```text
+//! magic "TSRM" | format u16 = 1 | body length u32 | body | BLAKE3(magic..body) 32 bytes
+//! ```
+//!
+//! The body holds a list of versions (one today; the list is there for versioning), each with
+//! the erasure layout, placement, sizes, ETag, user metadata and, for small objects, this
+//! drive's shard inline. The decoder rejects unknown formats and bad checksums and never panics.
+
+use thiserror::Error;
+
+const MAGIC: &[u8; 4] = b"TSRM";
+/// The only format version this build writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+const HEADER_BYTES: usize = 4 + 2 + 4;
+const CHECKSUM_BYTES: usize = 32;
+/// Upper bound of a metadata file; larger is corrupt.
+pub const MAX_META_BYTES: usize = 4 << 20;
+const MAX_VERSIONS: u32 = 10_000;
+const MAX_USER_METADATA: u32 = 1_000;
+
+/// Why a metadata file could not be decoded.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum FormatError {
+    #[error("not a Tessera metadata file")]
+    BadMagic,
+    #[error("metadata format {0} is not known to this build")]
+    UnknownFormat(u16),
+    #[error("metadata checksum mismatch")]
+    BadChecksum,
+    #[error("metadata truncated")]
+    Truncated,
+    #[error("metadata invalid: {0}")]
+    Invalid(&'static str),
+}
+
+/// What a version is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionKind {
+    Object = 1,
+    DeleteMarker = 2,
+}
+
+/// One version of an object as this drive knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    /// "null" until versioning exists.
+    pub version_id: String,
+    pub kind: VersionKind,
+    pub modified_ms: u64,
+    pub size: u64,
+    pub etag: String,
+    pub content_type: Option<String>,
+    pub user_metadata: Vec<(String, String)>,
+    pub data_count: u8,
+    pub parity_count: u8,
+    pub block_bytes: u32,
+    /// For each drive position, the shard index it holds.
+    pub distribution: Vec<u8>,
+    /// The shard index of the drive this file is on.
+    pub shard_index: u8,
+    /// Directory of the shard file, beside the metadata; empty when the data is inline.
+    pub data_dir: String,
+    /// This drive's shard blocks (hash + shard, as in a shard file) when inline.
+    pub inline_shard: Vec<u8>,
+}
+
+impl ObjectVersion {
+    /// What must be equal on two drives for them to describe the same version.
+    pub fn agrees_with(&self, other: &Self) -> bool {
+        self.version_id == other.version_id
+            && self.modified_ms == other.modified_ms
+            && self.size == other.size
+            && self.etag == other.etag
+            && self.data_dir == other.data_dir
+            && self.distribution == other.distribution
+    }
+}
+
+/// The decoded metadata file: newest version first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub versions: Vec<ObjectVersion>,
+}
+
+impl ObjectMeta {
+    pub fn latest(&self) -> Option<&ObjectVersion> {
+        self.versions.first()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut body = Writer::default();
+        body.u32(self.versions.len() as u32);
+        for version in &self.versions {
+            encode_version(&mut body, version);
+        }
+        let mut out = Vec::with_capacity(HEADER_BYTES + body.0.len() + CHECKSUM_BYTES);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(body.0.len() as u32).to_le_bytes());
+        out.extend_from_slice(&body.0);
+        let checksum = blake3::hash(&out);
+        out.extend_from_slice(checksum.as_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
+        if bytes.len() < HEADER_BYTES + CHECKSUM_BYTES {
+            return Err(FormatError::Truncated);
+        }
+        if &bytes[..4] != MAGIC {
+            return Err(FormatError::BadMagic);
+        }
+        let format = u16::from_le_bytes([bytes[4], bytes[5]]);
+        if format != FORMAT_VERSION {
+            return Err(FormatError::UnknownFormat(format));
+        }
+        let body_bytes = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]) as usize;
+        if bytes.len() != HEADER_BYTES + body_bytes + CHECKSUM_BYTES {
+            return Err(FormatError::Truncated);
+        }
+        let (signed, checksum) = bytes.split_at(HEADER_BYTES + body_bytes);
+        if blake3::hash(signed) != blake3::Hash::from_slice(checksum).map_err(|_| FormatError::Truncated)? {
+            return Err(FormatError::BadChecksum);
+        }
+        let mut reader = Reader(&signed[HEADER_BYTES..]);
+        let count = reader.u32()?;
+        if count > MAX_VERSIONS {
+            return Err(FormatError::Invalid("too many versions"));
+        }
+        let versions = (0..count).map(|_| decode_version(&mut reader)).collect::<Result<Vec<_>, _>>()?;
+        if !reader.0.is_empty() {
+            return Err(FormatError::Invalid("trailing bytes"));
+        }
+        Ok(Self { versions })
+    }
+}
+
+fn encode_version(out: &mut Writer, version: &ObjectVersion) {
+    out.bytes(version.version_id.as_bytes());
+    out.u8(version.kind as u8);
+    out.u64(version.modified_ms);
+    out.u64(version.size);
+    out.bytes(version.etag.as_bytes());
+    match &version.content_type {
+        Some(content_type) => {
+            out.u8(1);
+            out.bytes(content_type.as_bytes());
+        }
+        None => out.u8(0),
+    }
+    out.u32(version.user_metadata.len() as u32);
+    for (name, value) in &version.user_metadata {
+        out.bytes(name.as_bytes());
+        out.bytes(value.as_bytes());
+    }
+    out.u8(version.data_count);
+    out.u8(version.parity_count);
+    out.u32(version.block_bytes);
+    out.bytes(&version.distribution);
+    out.u8(version.shard_index);
+    out.bytes(version.data_dir.as_bytes());
+    out.bytes(&version.inline_shard);
+}
+
+fn decode_version(input: &mut Reader) -> Result<ObjectVersion, FormatError> {
+    let version_id = input.string()?;
+    let kind = match input.u8()? {
+        1 => VersionKind::Object,
+        2 => VersionKind::DeleteMarker,
+        _ => return Err(FormatError::Invalid("unknown version kind")),
+    };
+    let modified_ms = input.u64()?;
+    let size = input.u64()?;
+    let etag = input.string()?;
+    let content_type = match input.u8()? {
+        0 => None,
+        1 => Some(input.string()?),
+        _ => return Err(FormatError::Invalid("bad content-type flag")),
+    };
+    let metadata_count = input.u32()?;
+    if metadata_count > MAX_USER_METADATA {
+        return Err(FormatError::Invalid("too many user metadata entries"));
+    }
+    let user_metadata = (0..metadata_count)
+        .map(|_| Ok((input.string()?, input.string()?)))
+        .collect::<Result<Vec<_>, FormatError>>()?;
+    let data_count = input.u8()?;
+    let parity_count = input.u8()?;
+    let block_bytes = input.u32()?;
+    let distribution = input.bytes()?.to_vec();
+    let shard_index = input.u8()?;
+    let data_dir = input.string()?;
+    let inline_shard = input.bytes()?.to_vec();
+    let version = ObjectVersion {
+        version_id,
+        kind,
+        modified_ms,
+        size,
+        etag,
+        content_type,
+        user_metadata,
+        data_count,
+        parity_count,
+        block_bytes,
+        distribution,
+        shard_index,
+        data_dir,
+        inline_shard,
+    };
+    check_version(&version)?;
+    Ok(version)
+}
+
+/// Invariants every reader relies on, asserted where the metadata is read back.
+fn check_version(version: &ObjectVersion) -> Result<(), FormatError> {
+    let shard_count = usize::from(version.data_count) + usize::from(version.parity_count);
+    if version.data_count == 0 || version.distribution.len() != shard_count {
+        return Err(FormatError::Invalid("erasure layout does not match the distribution"));
+    }
+    let mut seen = vec![false; shard_count];
+    for shard in &version.distribution {
+        match seen.get_mut(usize::from(*shard)) {
+            Some(slot) if !*slot => *slot = true,
+            _ => return Err(FormatError::Invalid("distribution is not a permutation")),
+        }
+    }
+    if usize::from(version.shard_index) >= shard_count {
+        return Err(FormatError::Invalid("shard index out of range"));
+    }
+    if version.block_bytes == 0 || version.block_bytes > 64 << 20 {
+        return Err(FormatError::Invalid("block size out of range"));
+    }
+    if version.data_dir.contains('/') || version.data_dir == "." || version.data_dir == ".." {
+        return Err(FormatError::Invalid("data directory is not one plain name"));
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, value: u8) {
+        self.0.push(value);
+    }
+    fn u32(&mut self, value: u32) {
+        self.0.extend_from_slice(&value.to_le_bytes());
+    }
+    fn u64(&mut self, value: u64) {
+        self.0.extend_from_slice(&value.to_le_bytes());
+    }
+    fn bytes(&mut self, value: &[u8]) {
+        self.u32(value.len() as u32);
+        self.0.extend_from_slice(value);
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, count: usize) -> Result<&'a [u8], FormatError> {
+        if self.0.len() < count {
+            return Err(FormatError::Truncated);
+        }
+        let (head, tail) = self.0.split_at(count);
+        self.0 = tail;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, FormatError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32, FormatError> {
+        let bytes = self.take(4)?;
+        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, FormatError> {
+        let mut array = [0u8; 8];
+        array.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(array))
+    }
+    fn bytes(&mut self) -> Result<&'a [u8], FormatError> {
+        let count = self.u32()? as usize;
+        self.take(count)
+    }
+    fn string(&mut self) -> Result<String, FormatError> {
+        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| FormatError::Invalid("string is not UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ObjectMeta {
+        ObjectMeta {
+            versions: vec![ObjectVersion {
+                version_id: "null".into(),
+                kind: VersionKind::Object,
+                modified_ms: 1_700_000_000_000,
+                size: 5,
+                etag: "5d41402abc4b2a76b9719d911017c592".into(),
+                content_type: Some("text/plain".into()),
+                user_metadata: vec![("color".into(), "blue".into())],
+                data_count: 2,
+                parity_count: 2,
+                block_bytes: 1 << 20,
+                distribution: vec![2, 3, 0, 1],
+                shard_index: 3,
+                data_dir: String::new(),
+                inline_shard: vec![1, 2, 3],
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let meta = sample();
+        assert_eq!(ObjectMeta::decode(&meta.encode()).unwrap(), meta);
+    }
+
+    #[test]
+    fn every_flipped_byte_and_every_truncation_is_rejected() {
+        let encoded = sample().encode();
+        for index in 0..encoded.len() {
+            let mut damaged = encoded.clone();
+            damaged[index] ^= 0x40;
+            assert!(ObjectMeta::decode(&damaged).is_err(), "flip at {index}");
+            assert!(ObjectMeta::decode(&encoded[..index]).is_err(), "cut at {index}");
+        }
+    }
+
+    #[test]
+    fn unknown_format_is_named() {
+        let mut encoded = sample().encode();
+        encoded[4] = 9;
+        assert_eq!(ObjectMeta::decode(&encoded), Err(FormatError::UnknownFormat(9)));
+    }
+}

@@ -1,0 +1,323 @@
+//! Writing and deleting objects.
+//!
+//! A put streams the object through 1 MiB erasure blocks: each block is cut into data shards,
+//! parity is computed by the `erasure` import, and every drive appends its shard — preceded by
+//! the shard's bitrot hash — to a shard file in its temp area. At `finish` the shard files are
+//! committed (fsync + rename into a fresh data directory), then the metadata file is replaced
+//! atomically on every drive: the object becomes visible only by that last rename. Objects of
+//! at most 128 KiB skip the shard file and travel inline in the metadata: one write per drive.
+
+use std::cell::RefCell;
+
+use md5::{Digest, Md5};
+use simd_kernels::{bitrot, shards};
+
+use crate::bindings::exports::tessera::node::objects::{GuestUpload, ObjectInfo, PutOptions};
+use crate::bindings::tessera::node::drive::{DriveError, Writer};
+use crate::bindings::tessera::node::erasure;
+use crate::buckets;
+use crate::error::ObjectError;
+use crate::layout::{BLOCK_BYTES, INLINE_MAX_BYTES, distribution};
+use crate::meta::{MAX_META_BYTES, ObjectMeta, ObjectVersion, VersionKind};
+use crate::names::key_to_path;
+use crate::set::{self, ErasureSet};
+
+/// The largest object a single put accepts (as S3: 5 GiB).
+pub const MAX_PUT_BYTES: u64 = 5 << 30;
+/// The most user metadata an object carries, names and values together (as S3: 2 KiB).
+pub const MAX_USER_METADATA_BYTES: usize = 2048;
+
+/// The `upload` resource: an object being written.
+pub struct Upload {
+    state: RefCell<Option<Writing>>,
+}
+
+struct Writing {
+    set: ErasureSet,
+    bucket: String,
+    key: String,
+    object_dir: String,
+    options: PutOptions,
+    /// Shard index held by each drive position.
+    distribution: Vec<u8>,
+    data_dir: String,
+    /// Bytes not yet encoded: less than one block.
+    pending: Vec<u8>,
+    md5: Md5,
+    size: u64,
+    /// One shard-file writer per drive position, opened with the first full block; `None` once
+    /// that drive failed.
+    writers: Option<Vec<Option<Writer>>>,
+}
+
+impl Upload {
+    pub fn begin(set: ErasureSet, bucket: String, key: String, options: PutOptions) -> Result<Self, ObjectError> {
+        let key_path = key_to_path(&key)?;
+        let metadata_bytes: usize = options.user_metadata.iter().map(|(name, value)| name.len() + value.len()).sum();
+        if metadata_bytes > MAX_USER_METADATA_BYTES {
+            return Err(ObjectError::MetadataTooLarge);
+        }
+        if options.size.is_some_and(|size| size > MAX_PUT_BYTES) {
+            return Err(ObjectError::EntityTooLarge);
+        }
+        buckets::head(&set, &bucket)?;
+        let writing = Writing {
+            distribution: distribution(&key, set.layout.drive_count()),
+            object_dir: set::object_dir(&bucket, &key_path),
+            data_dir: set::random_id()?,
+            pending: Vec::with_capacity(BLOCK_BYTES),
+            md5: Md5::new(),
+            size: 0,
+            writers: None,
+            set,
+            bucket,
+            key,
+            options,
+        };
+        Ok(Self { state: RefCell::new(Some(writing)) })
+    }
+
+    fn with_state<T>(&self, op: impl FnOnce(&mut Writing) -> Result<T, ObjectError>) -> Result<T, ObjectError> {
+        let mut state = self.state.borrow_mut();
+        let writing = state.as_mut().ok_or_else(|| ObjectError::InvalidArgument("upload already finished".into()))?;
+        let result = op(writing);
+        if result.is_err() {
+            // A failed upload leaves nothing behind: dropping the writers aborts them.
+            *state = None;
+        }
+        result
+    }
+}
+
+impl GuestUpload for Upload {
+    fn write(&self, data: Vec<u8>) -> Result<(), crate::bindings::exports::tessera::node::objects::ObjectError> {
+        Ok(self.with_state(|writing| writing.write(&data))?)
+    }
+
+    fn finish(&self) -> Result<ObjectInfo, crate::bindings::exports::tessera::node::objects::ObjectError> {
+        let writing = self.state.borrow_mut().take();
+        let writing = writing.ok_or_else(|| ObjectError::InvalidArgument("upload already finished".into()))?;
+        Ok(writing.finish()?)
+    }
+
+    fn abort(&self) {
+        self.state.borrow_mut().take();
+    }
+}
+
+impl Writing {
+    fn write(&mut self, mut data: &[u8]) -> Result<(), ObjectError> {
+        self.size += data.len() as u64;
+        if self.size > self.options.size.unwrap_or(MAX_PUT_BYTES) {
+            return Err(match self.options.size {
+                Some(_) => ObjectError::InvalidArgument("body longer than Content-Length".into()),
+                None => ObjectError::EntityTooLarge,
+            });
+        }
+        self.md5.update(data);
+        while !data.is_empty() {
+            let room = BLOCK_BYTES - self.pending.len();
+            let (now, later) = data.split_at(room.min(data.len()));
+            self.pending.extend_from_slice(now);
+            data = later;
+            if self.pending.len() == BLOCK_BYTES {
+                let block = std::mem::replace(&mut self.pending, Vec::with_capacity(BLOCK_BYTES));
+                self.write_block(&block)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes one block and appends each drive's shard record to its shard file.
+    fn write_block(&mut self, block: &[u8]) -> Result<(), ObjectError> {
+        let records = encode_block(&self.set, &self.distribution, block)?;
+        let writers = match &mut self.writers {
+            Some(writers) => writers,
+            None => self.writers.insert(open_writers(&self.set, &self.object_dir, &self.data_dir)?),
+        };
+        for (slot, record) in writers.iter_mut().zip(records) {
+            if let Some(writer) = slot
+                && writer.append(&record).is_err()
+            {
+                *slot = None;
+            }
+        }
+        require_alive(writers, self.set.layout.write_quorum())
+    }
+
+    fn finish(mut self) -> Result<ObjectInfo, ObjectError> {
+        if let Some(expected) = self.options.size
+            && expected != self.size
+        {
+            return Err(ObjectError::IncompleteBody);
+        }
+        let etag = self.md5.clone().finalize();
+        if let Some(expected) = &self.options.content_md5
+            && expected.as_slice() != etag.as_slice()
+        {
+            return Err(ObjectError::BadDigest);
+        }
+        let etag: String = etag.iter().map(|byte| format!("{byte:02x}")).collect();
+        let inline = self.writers.is_none() && self.pending.len() <= INLINE_MAX_BYTES;
+        let drive_count = self.set.layout.drive_count();
+        // What each drive position gets: its inline shard, or nothing when the shard is in a file.
+        let mut inline_shards = vec![Vec::new(); drive_count];
+        let mut committed = vec![true; drive_count];
+        let pending = std::mem::take(&mut self.pending);
+        if inline {
+            if !pending.is_empty() {
+                inline_shards = encode_block(&self.set, &self.distribution, &pending)?;
+            }
+        } else {
+            if !pending.is_empty() {
+                self.write_block(&pending)?;
+            }
+            let writers = self.writers.take().unwrap_or_default();
+            committed = writers.into_iter().map(|writer| writer.is_some_and(|writer| writer.commit().is_ok())).collect();
+            let alive = committed.iter().filter(|ok| **ok).count();
+            if alive < self.set.layout.write_quorum() {
+                self.remove_data_dirs();
+                return Err(ObjectError::InsufficientQuorum(format!(
+                    "{alive} of {drive_count} drives committed their shards"
+                )));
+            }
+        }
+        let version = ObjectVersion {
+            version_id: "null".into(),
+            kind: VersionKind::Object,
+            modified_ms: set::now_ms(),
+            size: self.size,
+            etag,
+            content_type: self.options.content_type.clone(),
+            user_metadata: self.options.user_metadata.clone(),
+            data_count: self.set.layout.data as u8,
+            parity_count: self.set.layout.parity as u8,
+            block_bytes: BLOCK_BYTES as u32,
+            distribution: self.distribution.clone(),
+            shard_index: 0,
+            data_dir: if inline { String::new() } else { self.data_dir.clone() },
+            inline_shard: Vec::new(),
+        };
+        self.publish(version, inline_shards, &committed)
+    }
+
+    /// Replaces the metadata on every drive that holds its shard, then removes the data the
+    /// previous version left behind.
+    fn publish(self, version: ObjectVersion, inline_shards: Vec<Vec<u8>>, committed: &[bool]) -> Result<ObjectInfo, ObjectError> {
+        let meta_path = set::meta_path(&self.object_dir);
+        let mut replaced_data_dirs = Vec::new();
+        let mut results = Vec::with_capacity(self.set.drives.len());
+        for (position, (drive, inline_shard)) in self.set.drives.iter().zip(inline_shards).enumerate() {
+            if !committed[position] {
+                results.push(Err(DriveError::Faulty("shard not committed".into())));
+                continue;
+            }
+            let previous = drive.read_file(&meta_path, MAX_META_BYTES as u32).ok().and_then(|bytes| ObjectMeta::decode(&bytes).ok());
+            let meta = ObjectMeta {
+                versions: vec![ObjectVersion { shard_index: version.distribution[position], inline_shard, ..version.clone() }],
+            };
+            let result = drive.write_file(&meta_path, &meta.encode());
+            if result.is_ok()
+                && let Some(old) = previous.as_ref().and_then(ObjectMeta::latest)
+                && !old.data_dir.is_empty()
+                && old.data_dir != version.data_dir
+            {
+                replaced_data_dirs.push((position, old.data_dir.clone()));
+            }
+            results.push(result);
+        }
+        if let Err(error) = ErasureSet::require(&results, self.set.layout.write_quorum(), "write metadata") {
+            self.remove_data_dirs();
+            return Err(error);
+        }
+        for (position, data_dir) in replaced_data_dirs {
+            // Best effort: a leftover data directory is garbage, never a wrong answer.
+            let _ = self.set.drives[position].delete(&set::data_dir_path(&self.object_dir, &data_dir), true);
+        }
+        Ok(ObjectInfo {
+            bucket: self.bucket,
+            key: self.key,
+            size: version.size,
+            etag: version.etag,
+            modified_ms: version.modified_ms,
+            content_type: version.content_type,
+            user_metadata: version.user_metadata,
+        })
+    }
+
+    fn remove_data_dirs(&self) {
+        let path = set::data_dir_path(&self.object_dir, &self.data_dir);
+        for drive in &self.set.drives {
+            let _ = drive.delete(&path, true);
+        }
+    }
+}
+
+/// Cuts `block` into shards, adds parity, and returns for each drive position its shard record:
+/// the bitrot hash followed by the shard.
+pub fn encode_block(set: &ErasureSet, distribution: &[u8], block: &[u8]) -> Result<Vec<Vec<u8>>, ObjectError> {
+    let layout = set.layout;
+    let shard_bytes = shards::shard_bytes(block.len(), layout.data);
+    let parity = if layout.parity == 0 {
+        Vec::new()
+    } else {
+        erasure::encode(layout.data as u32, layout.parity as u32, block)
+            .map_err(|error| ObjectError::Internal(format!("erasure encode: {error:?}")))?
+    };
+    let records = distribution
+        .iter()
+        .map(|shard_index| {
+            let shard_index = usize::from(*shard_index);
+            let mut record = Vec::with_capacity(bitrot::HASH_BYTES + shard_bytes);
+            record.extend_from_slice(&[0u8; bitrot::HASH_BYTES]);
+            if shard_index < layout.data {
+                record.extend_from_slice(&shards::data_shard(block, shard_index, shard_bytes));
+            } else {
+                record.extend_from_slice(&parity[shard_index - layout.data]);
+            }
+            let hash = bitrot::hash(&record[bitrot::HASH_BYTES..]);
+            record[..bitrot::HASH_BYTES].copy_from_slice(&hash);
+            record
+        })
+        .collect();
+    Ok(records)
+}
+
+fn open_writers(set: &ErasureSet, object_dir: &str, data_dir: &str) -> Result<Vec<Option<Writer>>, ObjectError> {
+    let path = set::shard_path(object_dir, data_dir);
+    let writers: Vec<Option<Writer>> = set.drives.iter().map(|drive| drive.create_file(&path).ok()).collect();
+    require_alive(&writers, set.layout.write_quorum())?;
+    Ok(writers)
+}
+
+fn require_alive(writers: &[Option<Writer>], quorum: usize) -> Result<(), ObjectError> {
+    let alive = writers.iter().filter(|writer| writer.is_some()).count();
+    if alive < quorum {
+        return Err(ObjectError::InsufficientQuorum(format!("{alive} drives writable, {quorum} needed")));
+    }
+    Ok(())
+}
+
+/// Deletes an object: its metadata first (it disappears), then its data, then the directories
+/// it leaves empty. Deleting a missing key succeeds.
+pub fn delete(set: &ErasureSet, bucket: &str, key: &str) -> Result<(), ObjectError> {
+    let key_path = key_to_path(key)?;
+    buckets::head(set, bucket)?;
+    let object_dir = set::object_dir(bucket, &key_path);
+    let meta_path = set::meta_path(&object_dir);
+    let results = set.each(|drive| {
+        let previous = match drive.read_file(&meta_path, MAX_META_BYTES as u32) {
+            Ok(bytes) => ObjectMeta::decode(&bytes).ok(),
+            Err(DriveError::NotFound) => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        drive.delete(&meta_path, false)?;
+        if let Some(old) = previous.as_ref().and_then(ObjectMeta::latest)
+            && !old.data_dir.is_empty()
+        {
+            drive.delete(&set::data_dir_path(&object_dir, &old.data_dir), true)?;
+        }
+        drive.prune_empty_dirs(&object_dir, bucket)
+    });
+    ErasureSet::require(&results, set.layout.write_quorum(), "delete object")
+}

@@ -1,0 +1,54 @@
+//! One place that turns object-layer errors into S3 errors (code, status, message).
+
+use s3s::{S3Error, S3ErrorCode, s3_error};
+
+use crate::bindings::tessera::node::objects::ObjectError;
+
+pub fn s3_error(error: ObjectError) -> S3Error {
+    match error {
+        ObjectError::NoSuchBucket => s3_error!(NoSuchBucket, "The specified bucket does not exist"),
+        ObjectError::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
+        ObjectError::BucketExists => {
+            s3_error!(BucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it.")
+        }
+        ObjectError::BucketNotEmpty => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"),
+        ObjectError::InvalidBucketName(why) => s3_error!(InvalidBucketName, "The specified bucket is not valid: {why}"),
+        ObjectError::KeyTooLong => s3_error!(KeyTooLongError, "Your key is too long"),
+        ObjectError::InvalidKey(why) => s3_error!(InvalidArgument, "Object key not supported: {why}"),
+        ObjectError::InvalidRange => s3_error!(InvalidRange, "The requested range is not satisfiable"),
+        ObjectError::MetadataTooLarge => {
+            let mut error = s3_error!(MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size (2 KiB)");
+            error.set_status_code(http::StatusCode::BAD_REQUEST);
+            error
+        }
+        ObjectError::EntityTooLarge => s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."),
+        ObjectError::IncompleteBody => s3_error!(IncompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header"),
+        ObjectError::BadDigest => s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received."),
+        ObjectError::InvalidArgument(why) => s3_error!(InvalidArgument, "{why}"),
+        ObjectError::InsufficientQuorum(why) => {
+            s3_error!(ServiceUnavailable, "Not enough drives are online to serve this request: {why}")
+        }
+        ObjectError::Internal(why) => s3_error!(InternalError, "We encountered an internal error: {why}"),
+    }
+}
+
+/// An error met while reading a request body: a signature or hash mismatch from s3s, or a
+/// broken connection.
+pub fn body_error(error: &(dyn std::error::Error + 'static)) -> S3Error {
+    let text = error.to_string();
+    if text.contains("Sha256Mismatch") {
+        let mut error = S3Error::with_message(
+            "XAmzContentSHA256Mismatch".parse::<S3ErrorCode>().unwrap_or(S3ErrorCode::BadDigest),
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        );
+        error.set_status_code(http::StatusCode::BAD_REQUEST);
+        return error;
+    }
+    if text.contains("Signature") || text.contains("signature") {
+        return s3_error!(SignatureDoesNotMatch, "A chunk signature does not match: {text}");
+    }
+    if text.contains("Incomplete") || text.contains("LengthMismatch") {
+        return s3_error!(IncompleteBody, "The request body is incomplete: {text}");
+    }
+    s3_error!(IncompleteBody, "Reading the request body failed: {text}")
+}

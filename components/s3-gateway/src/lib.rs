@@ -1,0 +1,100 @@
+//! The S3 gateway component: `wasi:http/incoming-handler` in, `tessera:node/objects` out.
+//!
+//! Why s3s: it already implements SigV4 (header, presigned, aws-chunked with and without
+//! trailer), S3 routing, the DTOs and XML, and it builds for wasm32-wasip2. We would otherwise
+//! write and audit all of that ourselves; instead this crate only supplies the backend (one
+//! file per operation family), the root credentials and the wiring to `wstd`.
+
+mod auth;
+mod buckets;
+mod errors;
+mod list;
+mod objects;
+mod service;
+
+mod bindings {
+    wit_bindgen::generate!({
+        world: "gateway",
+        path: "../../wit",
+    });
+}
+
+use wstd::__internal::wasip2;
+use wstd::http::server::Responder;
+
+/// The `wasi:http/incoming-handler` export. Written out rather than `#[wstd::http_server]`
+/// because that macro panics when sending the response fails, and a HEAD response always
+/// "fails" under wasi:http 0.2: it declares the object's Content-Length yet has no body, and
+/// the host checks the two agree when the body is finished. The client has its answer by then.
+struct HttpHandler;
+
+impl wasip2::exports::http::incoming_handler::Guest for HttpHandler {
+    fn handle(request: wasip2::http::types::IncomingRequest, response_out: wasip2::http::types::ResponseOutparam) {
+        let responder = Responder::new(response_out);
+        wstd::runtime::block_on(async move {
+            let request = match wstd::http::request::try_from_incoming(request) {
+                Ok(request) => request,
+                Err(error) => return responder.fail(error),
+            };
+            let is_head = request.method() == http::Method::HEAD;
+            match service::handle(request).await {
+                Ok(response) => {
+                    if let Err(error) = responder.respond(response).await
+                        && !is_head
+                    {
+                        eprintln!("s3 gateway: sending the response failed: {error:#}");
+                    }
+                }
+                Err(error) => responder.fail(error),
+            }
+        })
+    }
+}
+
+wasip2::http::proxy::export!(HttpHandler with_types_in wasip2);
+
+/// The backend s3s calls: one method per S3 operation, each in the file of its family.
+pub struct Gateway;
+
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result};
+
+/// The router's one hop: each S3 operation goes to the function of its family.
+#[async_trait::async_trait]
+impl S3 for Gateway {
+    async fn list_buckets(&self, request: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        buckets::list_buckets(request)
+    }
+
+    async fn create_bucket(&self, request: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+        buckets::create_bucket(request)
+    }
+
+    async fn head_bucket(&self, request: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        buckets::head_bucket(request)
+    }
+
+    async fn delete_bucket(&self, request: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+        buckets::delete_bucket(request)
+    }
+
+    async fn put_object(&self, request: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        objects::put_object(request).await
+    }
+
+    async fn get_object(&self, request: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        objects::get_object(request)
+    }
+
+    async fn head_object(&self, request: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        objects::head_object(request)
+    }
+
+    async fn delete_object(&self, request: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        objects::delete_object(request)
+    }
+
+    async fn list_objects_v2(&self, request: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        list::list_objects_v2(request)
+    }
+}

@@ -1,0 +1,90 @@
+//! ListObjectsV2.
+
+use base64::Engine as _;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use crate::bindings::tessera::node::objects::{self, ListQuery};
+use crate::errors::s3_error;
+use crate::objects::timestamp;
+
+/// Most keys per page, as S3.
+const MAX_KEYS: i32 = 1000;
+
+pub fn list_objects_v2(request: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+    let input = request.input;
+    let max_keys = input.max_keys.unwrap_or(MAX_KEYS);
+    if max_keys < 0 {
+        return Err(s3_error!(InvalidArgument, "max-keys must be between 0 and {MAX_KEYS}"));
+    }
+    let url_encoded = match &input.encoding_type {
+        None => false,
+        Some(encoding) if encoding.as_str() == EncodingType::URL => true,
+        Some(_) => return Err(s3_error!(InvalidArgument, "Invalid Encoding Method specified in Request")),
+    };
+    // The continuation token is the last key (or common prefix) returned, base64-encoded so
+    // that clients treat it as opaque; it takes precedence over start-after.
+    let after = match &input.continuation_token {
+        Some(token) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
+        None => input.start_after.clone().unwrap_or_default(),
+    };
+    let query = ListQuery {
+        prefix: input.prefix.clone().unwrap_or_default(),
+        delimiter: input.delimiter.clone().unwrap_or_default(),
+        after,
+        max_keys: max_keys.min(MAX_KEYS) as u32,
+    };
+    let page = objects::list_objects(&input.bucket, &query).map_err(s3_error)?;
+    let encode = |text: &str| if url_encoded { url_encode(text) } else { text.to_owned() };
+    let contents: Vec<Object> = page
+        .objects
+        .iter()
+        .map(|info| Object {
+            key: Some(encode(&info.key)),
+            e_tag: Some(ETag::Strong(info.etag.clone())),
+            last_modified: Some(timestamp(info.modified_ms)),
+            size: Some(info.size as i64),
+            storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+            ..Default::default()
+        })
+        .collect();
+    let common_prefixes: Vec<CommonPrefix> =
+        page.common_prefixes.iter().map(|prefix| CommonPrefix { prefix: Some(encode(prefix)) }).collect();
+    let key_count = (contents.len() + common_prefixes.len()) as i32;
+    Ok(S3Response::new(ListObjectsV2Output {
+        name: Some(input.bucket),
+        prefix: Some(encode(&query.prefix)),
+        delimiter: input.delimiter.as_deref().map(encode),
+        start_after: input.start_after.as_deref().map(encode),
+        max_keys: Some(max_keys.min(MAX_KEYS)),
+        key_count: Some(key_count),
+        continuation_token: input.continuation_token,
+        is_truncated: Some(page.is_truncated),
+        next_continuation_token: page
+            .next_after
+            .filter(|_| page.is_truncated)
+            .map(|after| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(after)),
+        contents: Some(contents),
+        common_prefixes: Some(common_prefixes),
+        encoding_type: input.encoding_type,
+        ..Default::default()
+    }))
+}
+
+/// Percent-encodes everything but unreserved characters and '/', as S3 does for
+/// `encoding-type=url` (clients decode with unquote_plus, so '+' must be encoded too).
+fn url_encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~' | b'/') {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}

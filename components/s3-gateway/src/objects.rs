@@ -1,0 +1,136 @@
+//! Object operations: PutObject, GetObject, HeadObject, DeleteObject.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use futures::StreamExt;
+use s3s::dto::*;
+use s3s::stream::{ByteStream, RemainingLength};
+use s3s::{S3Request, S3Response, S3Result, StdError, s3_error};
+
+use crate::bindings::tessera::node::objects::{self, ByteRange, ObjectInfo, PutOptions, Span};
+use crate::errors::{body_error, s3_error};
+
+pub fn timestamp(millis: u64) -> Timestamp {
+    Timestamp::from(SystemTime::UNIX_EPOCH + Duration::from_millis(millis))
+}
+
+fn metadata(info: &ObjectInfo) -> Option<Metadata> {
+    (!info.user_metadata.is_empty()).then(|| info.user_metadata.iter().cloned().collect())
+}
+
+pub async fn put_object(request: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    let input = request.input;
+    let content_md5 = match &input.content_md5 {
+        Some(encoded) => Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()
+                .filter(|digest| digest.len() == 16)
+                .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified is not valid."))?,
+        ),
+        None => None,
+    };
+    let mut user_metadata: Vec<(String, String)> = input.metadata.unwrap_or_default().into_iter().collect();
+    user_metadata.sort();
+    let size = match input.content_length {
+        Some(length) if length < 0 => return Err(s3_error!(InvalidArgument, "negative Content-Length")),
+        Some(length) => Some(length as u64),
+        None => None,
+    };
+    let options = PutOptions { content_type: input.content_type, user_metadata, size, content_md5 };
+    let upload = objects::begin_put(&input.bucket, &input.key, &options).map_err(s3_error)?;
+    if let Some(mut body) = input.body {
+        while let Some(chunk) = body.next().await {
+            // On any error the upload is dropped, which aborts it: nothing partial remains.
+            let chunk = chunk.map_err(|error| body_error(error.as_ref()))?;
+            if !chunk.is_empty() {
+                upload.write(&chunk).map_err(s3_error)?;
+            }
+        }
+    }
+    let info = upload.finish().map_err(s3_error)?;
+    Ok(S3Response::new(PutObjectOutput { e_tag: Some(ETag::Strong(info.etag)), ..Default::default() }))
+}
+
+pub fn get_object(request: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    let input = request.input;
+    let range = input.range.map(|range| match range {
+        Range::Int { first, last } => ByteRange::Span(Span { first, last }),
+        Range::Suffix { length } => ByteRange::Suffix(length),
+    });
+    let (info, content_range, download) = objects::get(&input.bucket, &input.key, range).map_err(s3_error)?;
+    let length = content_range.map_or(info.size, |range| range.length);
+    let body = DownloadStream { download: Some(download), remaining: length };
+    Ok(S3Response::new(GetObjectOutput {
+        body: Some(StreamingBlob::new(body)),
+        content_length: Some(length as i64),
+        content_range: content_range
+            .map(|range| format!("bytes {}-{}/{}", range.start, range.start + range.length - 1, info.size)),
+        accept_ranges: Some("bytes".into()),
+        content_type: info.content_type.clone(),
+        e_tag: Some(ETag::Strong(info.etag.clone())),
+        last_modified: Some(timestamp(info.modified_ms)),
+        metadata: metadata(&info),
+        ..Default::default()
+    }))
+}
+
+pub fn head_object(request: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    let input = request.input;
+    let info = objects::head(&input.bucket, &input.key).map_err(s3_error)?;
+    Ok(S3Response::new(HeadObjectOutput {
+        content_length: Some(info.size as i64),
+        accept_ranges: Some("bytes".into()),
+        content_type: info.content_type.clone(),
+        e_tag: Some(ETag::Strong(info.etag.clone())),
+        last_modified: Some(timestamp(info.modified_ms)),
+        metadata: metadata(&info),
+        ..Default::default()
+    }))
+}
+
+pub fn delete_object(request: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+    objects::delete(&request.input.bucket, &request.input.key).map_err(s3_error)?;
+    Ok(S3Response::new(DeleteObjectOutput::default()))
+}
+
+/// An object's bytes as a stream: each poll reads the next chunk (≤ 1 MiB) from the object
+/// layer. The calls are synchronous imports, so the stream is always ready.
+struct DownloadStream {
+    download: Option<objects::Download>,
+    remaining: u64,
+}
+
+impl futures::Stream for DownloadStream {
+    type Item = Result<Bytes, StdError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(download) = &self.download else { return Poll::Ready(None) };
+        match download.read() {
+            Ok(Some(chunk)) => {
+                self.remaining = self.remaining.saturating_sub(chunk.len() as u64);
+                Poll::Ready(Some(Ok(Bytes::from(chunk))))
+            }
+            Ok(None) => {
+                self.download = None;
+                Poll::Ready(None)
+            }
+            Err(error) => {
+                // The status line is gone already: failing the body aborts the connection, so
+                // the client sees a short read rather than wrong bytes.
+                self.download = None;
+                Poll::Ready(Some(Err(format!("reading the object failed: {error:?}").into())))
+            }
+        }
+    }
+}
+
+impl ByteStream for DownloadStream {
+    fn remaining_length(&self) -> RemainingLength {
+        RemainingLength::new_exact(self.remaining as usize)
+    }
+}

@@ -1,0 +1,66 @@
+//! Wiring between `wstd` (wasi:http) and s3s: request in, S3 routing and auth, response out.
+
+use http::header::{CONTENT_LENGTH, HOST};
+use http_body_util::BodyExt;
+use s3s::host::MultiDomain;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use wstd::http::{Body, Error, Request, Response};
+
+use crate::Gateway;
+use crate::auth::RootAuth;
+
+/// Builds the service for this instance (one instance serves one request).
+fn build() -> Result<S3Service, Error> {
+    let mut builder = S3ServiceBuilder::new(Gateway);
+    builder.set_auth(RootAuth::from_env());
+    // Virtual-hosted-style addressing for the configured names (`bucket.NAME`); requests to
+    // any IP address are always path-style.
+    let domains: Vec<String> = std::env::var("TESSERA_DOMAINS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|domain| !domain.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if !domains.is_empty() {
+        builder.set_host(MultiDomain::new(&domains).map_err(|error| anyhow::anyhow!("TESSERA_DOMAINS: {error}"))?);
+    }
+    Ok(builder.build())
+}
+
+pub async fn handle(request: Request<Body>) -> Result<Response<Body>, Error> {
+    let service = build()?;
+    let (mut parts, body) = request.into_parts();
+    // wasi:http hands the Host header over as the URI authority; SigV4 signs `host`.
+    if !parts.headers.contains_key(HOST)
+        && let Some(authority) = parts.uri.authority()
+    {
+        parts.headers.insert(HOST, authority.as_str().parse()?);
+    }
+    // Without a declared length, s3s would ask for one (411) even for a GET: an absent length
+    // means an empty body here.
+    let has_body = parts.headers.contains_key(CONTENT_LENGTH) || parts.headers.contains_key("x-amz-decoded-content-length");
+    let body = if has_body { s3s::Body::http_body_unsync(body.into_boxed_body()) } else { s3s::Body::empty() };
+    let is_head = parts.method == http::Method::HEAD;
+    let response = match service.call(http::Request::from_parts(parts, body)).await {
+        Ok(response) => response,
+        Err(error) => {
+            eprintln!("s3 gateway: serialising a response failed: {error:?}");
+            let mut response = http::Response::new(s3s::Body::empty());
+            *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            response
+        }
+    };
+    let (mut parts, body) = response.into_parts();
+    // Give in-memory bodies (XML, errors) a length instead of chunked encoding.
+    if !is_head
+        && !parts.headers.contains_key(CONTENT_LENGTH)
+        && parts.status != http::StatusCode::NO_CONTENT
+        && parts.status != http::StatusCode::NOT_MODIFIED
+        && let Some(length) = http_body::Body::size_hint(&body).exact()
+    {
+        parts.headers.insert(CONTENT_LENGTH, length.into());
+    }
+    let body = if is_head { Body::empty() } else { Body::from_http_body(body.map_err(anyhow::Error::from_boxed)) };
+    Ok(Response::from_parts(parts, body))
+}

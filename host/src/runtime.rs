@@ -1,0 +1,118 @@
+//! The wasmtime side: one engine with a pooling allocator, the composed node compiled once and
+//! pre-instantiated, and a fresh store and instance for every request.
+
+use anyhow::Result;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::drive::DriveSet;
+
+/// The composed node (gateway + object layer), built by `cargo xtask build`.
+static NODE_WASM: &[u8] = include_bytes!(env!("TESSERA_NODE_WASM"));
+
+/// Requests served at once; each holds one instance from the pool.
+pub const MAX_CONCURRENT_REQUESTS: u32 = 128;
+/// Linear memory one instance may grow to. A request streams in 1 MiB blocks, so a few MiB
+/// per component suffice; the limit turns a runaway guest into an error, not an OOM.
+const MAX_MEMORY_BYTES: usize = 256 << 20;
+
+/// What every request's store holds.
+pub struct State {
+    pub table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    limits: StoreLimits,
+    pub drives: DriveSet,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+    }
+}
+
+pub struct NodeConfig {
+    pub drives: DriveSet,
+    /// Environment of every instance: credentials, parity, domains.
+    pub env: Vec<(String, String)>,
+}
+
+/// The loaded node: ready to serve requests.
+pub struct Node {
+    pre: ProxyPre<State>,
+    config: NodeConfig,
+}
+
+impl Node {
+    pub fn load(config: NodeConfig) -> Result<Self> {
+        let engine = Engine::new(&engine_config()).map_err(anyhow_error)?;
+        let started = std::time::Instant::now();
+        let component = Component::new(&engine, NODE_WASM).map_err(anyhow_error)?;
+        tracing::info!(bytes = NODE_WASM.len(), elapsed_ms = started.elapsed().as_millis() as u64, "node component compiled");
+        let mut linker: Linker<State> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_error)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow_error)?;
+        crate::drive::add_to_linker(&mut linker).map_err(anyhow_error)?;
+        crate::erasure::add_to_linker(&mut linker).map_err(anyhow_error)?;
+        let pre = ProxyPre::new(linker.instantiate_pre(&component).map_err(anyhow_error)?).map_err(anyhow_error)?;
+        Ok(Self { pre, config })
+    }
+
+    pub fn pre(&self) -> &ProxyPre<State> {
+        &self.pre
+    }
+
+    /// A fresh store for one request.
+    pub fn new_store(&self) -> Store<State> {
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stdout().inherit_stderr();
+        for (name, value) in &self.config.env {
+            wasi.env(name, value);
+        }
+        let state = State {
+            table: ResourceTable::new(),
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            limits: StoreLimitsBuilder::new().memory_size(MAX_MEMORY_BYTES).build(),
+            drives: self.config.drives.clone(),
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.limits);
+        store
+    }
+}
+
+fn engine_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true).wasm_simd(true).cranelift_opt_level(wasmtime::OptLevel::Speed);
+    let instances = MAX_CONCURRENT_REQUESTS;
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(instances)
+        .total_stacks(instances)
+        // A composed node holds several core instances and memories (one per component).
+        .total_core_instances(instances * 16)
+        .total_memories(instances * 4)
+        .total_tables(instances * 8)
+        .max_core_instances_per_component(16)
+        .max_memories_per_component(4)
+        .max_tables_per_component(8)
+        .max_memory_size(MAX_MEMORY_BYTES)
+        .linear_memory_keep_resident(1 << 20)
+        .max_unused_warm_slots(instances / 4);
+    config.allocation_strategy(pool);
+    config
+}
+
+/// wasmtime 48 has its own error type; the host speaks anyhow.
+pub fn anyhow_error(error: wasmtime::Error) -> anyhow::Error {
+    anyhow::Error::from_boxed(error.into())
+}

@@ -1,0 +1,42 @@
+//! Composition with wac as a library: `compose/*.wac` + the built components → one component.
+
+use std::fs;
+
+use anyhow::{Context, Result, anyhow};
+use indexmap::IndexMap;
+use wac_graph::EncodeOptions;
+use wac_parser::Document;
+use wac_types::BorrowedPackageKey;
+
+use crate::root;
+
+/// Package names used in the .wac files, and the component each stands for.
+const PACKAGES: &[(&str, &str)] = &[
+    ("tessera:s3-gateway", "target/wasm32-wasip2/release/s3_gateway.wasm"),
+    ("tessera:object-layer", "target/wasm32-wasip2/release/object_layer.wasm"),
+];
+
+pub fn compose_node() -> Result<()> {
+    compose("compose/node.wac", "target/compose/node.wasm")
+}
+
+fn compose(wac_path: &str, output_path: &str) -> Result<()> {
+    let root = root();
+    let source = fs::read_to_string(root.join(wac_path)).with_context(|| format!("reading {wac_path}"))?;
+    let document = Document::parse(&source).map_err(|error| anyhow!("{wac_path}: {error}"))?;
+    let mut packages = IndexMap::new();
+    for (name, path) in PACKAGES {
+        if source.contains(name) {
+            let bytes = fs::read(root.join(path)).with_context(|| format!("reading {path} (for {name})"))?;
+            packages.insert(BorrowedPackageKey { name, version: None }, bytes);
+        }
+    }
+    let resolution = document.resolve(packages).map_err(|error| anyhow!("{wac_path}: {error:?}"))?;
+    let bytes = resolution
+        .encode(EncodeOptions { define_components: true, validate: true, ..Default::default() })
+        .map_err(|error| anyhow!("encoding {wac_path}: {error:?}"))?;
+    let output = root.join(output_path);
+    fs::create_dir_all(output.parent().expect("output has a parent"))?;
+    fs::write(&output, bytes).with_context(|| format!("writing {output_path}"))?;
+    Ok(())
+}

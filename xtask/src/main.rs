@@ -1,0 +1,87 @@
+//! `cargo xtask`: builds the Wasm components, composes them with wac, builds the host, and runs
+//! the tests and benches. Every tool it needs is installed on first use and cached.
+
+mod compose;
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <build | run [tessera serve args...] | test>";
+
+/// Components built for wasm32-wasip2, by crate name.
+const COMPONENTS: &[&str] = &["s3-gateway", "object-layer"];
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(command) = args.first() else { bail!(USAGE) };
+    match command.as_str() {
+        "build" => build(),
+        "run" => {
+            build()?;
+            run(&args[1..])
+        }
+        "test" => {
+            build()?;
+            test()
+        }
+        _ => bail!(USAGE),
+    }
+}
+
+/// The workspace root (the parent of xtask/).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn step(what: &str) {
+    eprintln!("\x1b[1;32m==>\x1b[0m {what}");
+}
+
+/// Runs a command in the workspace root, failing with its name when it fails.
+pub fn run_command(command: &mut Command) -> Result<()> {
+    let description = format!("{command:?}");
+    let status = command.current_dir(root()).status().with_context(|| format!("starting {description}"))?;
+    if !status.success() {
+        bail!("{description} failed with {status}");
+    }
+    Ok(())
+}
+
+fn build() -> Result<()> {
+    tools::ensure_wasm_target()?;
+    step("building Wasm components (wasm32-wasip2, release)");
+    let mut cargo = Command::new("cargo");
+    cargo.args(["build", "--release", "--target", "wasm32-wasip2"]);
+    for component in COMPONENTS {
+        cargo.args(["--package", component]);
+    }
+    // Components ship without debug info: smaller to embed and to compile at startup.
+    cargo.env("CARGO_PROFILE_RELEASE_DEBUG", "false").env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
+    run_command(&mut cargo)?;
+    step("composing target/compose/node.wasm from compose/node.wac");
+    compose::compose_node()?;
+    step("building the host (target/release/tessera)");
+    run_command(Command::new("cargo").args(["build", "--release", "--package", "tessera"]))?;
+    Ok(())
+}
+
+fn run(serve_args: &[String]) -> Result<()> {
+    step("starting tessera serve (Ctrl-C to stop)");
+    let binary = root().join("target/release/tessera");
+    let mut command = Command::new(binary);
+    command.arg("serve").args(serve_args);
+    run_command(&mut command)
+}
+
+fn test() -> Result<()> {
+    step("unit tests (cargo test)");
+    run_command(Command::new("cargo").args(["test", "--release", "--workspace", "--exclude", "s3-gateway"]))?;
+    step("end-to-end tests (pytest against target/release/tessera)");
+    tools::ensure_python_packages(&["pytest"])?;
+    let mut pytest = Command::new("python3");
+    pytest.args(["-m", "pytest", "-q", "tests"]).env("TESSERA_BIN", root().join("target/release/tessera"));
+    run_command(&mut pytest)
+}
