@@ -76,6 +76,7 @@ pub struct PendingFile {
 }
 
 /// A drive call's failure: a domain error for the guest, or a host bug that traps.
+#[derive(Debug)]
 pub enum HostDriveError {
     Drive(DriveError),
     Trap(wasmtime::Error),
