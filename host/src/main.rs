@@ -1,6 +1,7 @@
 //! `tessera`: the native host. It runs the composed node component (S3 gateway + object layer)
 //! and gives it what only a machine can: drives, the network and SIMD erasure coding.
 
+mod bench;
 mod bindings;
 mod drive;
 mod erasure;
@@ -25,6 +26,8 @@ struct Cli {
 enum Command {
     /// Serve S3 over erasure-coded drives.
     Serve(ServeArgs),
+    /// Load-test any S3 endpoint: throughput and latency percentiles.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -51,6 +54,7 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Bench(args) => runtime.block_on(bench::run(args)),
     }
 }
 
