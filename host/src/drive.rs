@@ -322,6 +322,20 @@ async fn blocking<T: Send + 'static>(op: impl FnOnce() -> DriveResult<T> + Send 
     tokio::task::spawn_blocking(op).await.map_err(|error| HostDriveError::Trap(error.into()))?
 }
 
+/// Waits for drive tasks that already run in parallel, keeping their order; a host failure in
+/// any of them traps.
+async fn join_in_order(tasks: Vec<tokio::task::JoinHandle<DriveResult<()>>>) -> wasmtime::Result<Vec<Result<(), DriveError>>> {
+    let mut results = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        results.push(match task.await? {
+            Ok(()) => Ok(()),
+            Err(HostDriveError::Drive(error)) => Err(error),
+            Err(HostDriveError::Trap(trap)) => return Err(trap),
+        });
+    }
+    Ok(results)
+}
+
 impl State {
     fn drive_root(&self, handle: &Resource<DriveHandle>) -> DriveResult<Arc<DriveRoot>> {
         Ok(self.table.get(handle)?.0.clone())
@@ -342,6 +356,24 @@ impl drive::Host for State {
     async fn drives(&mut self) -> wasmtime::Result<Vec<Resource<DriveHandle>>> {
         let roots: Vec<Arc<DriveRoot>> = self.drives.drives.iter().cloned().collect();
         roots.into_iter().map(|root| Ok(self.table.push(DriveHandle(root))?)).collect()
+    }
+
+    async fn commit_all(&mut self, writers: Vec<Resource<WriterHandle>>) -> wasmtime::Result<Vec<Result<(), DriveError>>> {
+        let mut commits = Vec::with_capacity(writers.len());
+        for writer in &writers {
+            let pending = self.table.get(writer)?.0.clone();
+            commits.push(tokio::task::spawn_blocking(move || lock(&pending).commit()));
+        }
+        join_in_order(commits).await
+    }
+
+    async fn write_file_all(&mut self, writes: Vec<(Resource<DriveHandle>, String, Vec<u8>)>) -> wasmtime::Result<Vec<Result<(), DriveError>>> {
+        let mut tasks = Vec::with_capacity(writes.len());
+        for (drive, path, data) in writes {
+            let root = self.table.get(&drive)?.0.clone();
+            tasks.push(tokio::task::spawn_blocking(move || root.write_file(&path, &data)));
+        }
+        join_in_order(tasks).await
     }
 
     fn convert_drive_error(&mut self, error: HostDriveError) -> wasmtime::Result<DriveError> {

@@ -13,7 +13,7 @@ use md5::{Digest, Md5};
 use simd_kernels::{bitrot, shards};
 
 use crate::bindings::exports::tessera::node::objects::{GuestUpload, ObjectInfo, PutOptions};
-use crate::bindings::tessera::node::drive::{DriveError, Writer};
+use crate::bindings::tessera::node::drive::{self, Drive, DriveError, Writer};
 use crate::bindings::tessera::node::erasure;
 use crate::buckets;
 use crate::error::ObjectError;
@@ -173,7 +173,9 @@ impl Writing {
                 self.write_block(&pending)?;
             }
             let writers = self.writers.take().unwrap_or_default();
-            committed = writers.into_iter().map(|writer| writer.is_some_and(|writer| writer.commit().is_ok())).collect();
+            let alive: Vec<&Writer> = writers.iter().flatten().collect();
+            let mut outcomes = drive::commit_all(&alive).into_iter();
+            committed = writers.iter().map(|writer| writer.is_some() && outcomes.next().is_some_and(|outcome| outcome.is_ok())).collect();
             let alive = committed.iter().filter(|ok| **ok).count();
             if alive < self.set.layout.write_quorum() {
                 self.remove_data_dirs();
@@ -201,38 +203,50 @@ impl Writing {
         self.publish(version, inline_shards, &committed)
     }
 
-    /// Replaces the metadata on every drive that holds its shard, then removes the data the
-    /// previous version left behind.
+    /// Replaces the metadata on every drive that holds its shard (all drives at once), then
+    /// removes the data the previous version left behind.
     fn publish(self, version: ObjectVersion, inline_shards: Vec<Vec<u8>>, committed: &[bool]) -> Result<ObjectInfo, ObjectError> {
         let meta_path = set::meta_path(&self.object_dir);
-        let mut replaced_data_dirs = Vec::new();
-        let mut results = Vec::with_capacity(self.set.drives.len());
-        for (position, (drive, inline_shard)) in self.set.drives.iter().zip(inline_shards).enumerate() {
-            if !committed[position] {
-                results.push(Err(DriveError::Faulty("shard not committed".into())));
-                continue;
-            }
-            let previous = drive.read_file(&meta_path, MAX_META_BYTES as u32).ok().and_then(|bytes| ObjectMeta::decode(&bytes).ok());
-            let meta = ObjectMeta {
-                versions: vec![ObjectVersion { shard_index: version.distribution[position], inline_shard, ..version.clone() }],
-            };
-            let result = drive.write_file(&meta_path, &meta.encode());
-            if result.is_ok()
-                && let Some(old) = previous.as_ref().and_then(ObjectMeta::latest)
-                && !old.data_dir.is_empty()
-                && old.data_dir != version.data_dir
-            {
-                replaced_data_dirs.push((position, old.data_dir.clone()));
-            }
-            results.push(result);
+        // The data directory each drive's current version uses, to delete once replaced.
+        let previous_data_dirs: Vec<Option<String>> = self
+            .set
+            .drives
+            .iter()
+            .zip(committed)
+            .map(|(drive, committed)| {
+                let bytes = drive.read_file(&meta_path, MAX_META_BYTES as u32).ok().filter(|_| *committed)?;
+                let old = ObjectMeta::decode(&bytes).ok()?.versions.into_iter().next()?;
+                (!old.data_dir.is_empty() && old.data_dir != version.data_dir).then_some(old.data_dir)
+            })
+            .collect();
+        let encoded: Vec<(usize, Vec<u8>)> = inline_shards
+            .into_iter()
+            .enumerate()
+            .filter(|(position, _)| committed[*position])
+            .map(|(position, inline_shard)| {
+                let meta = ObjectMeta {
+                    versions: vec![ObjectVersion { shard_index: version.distribution[position], inline_shard, ..version.clone() }],
+                };
+                (position, meta.encode())
+            })
+            .collect();
+        let positions: Vec<usize> = encoded.iter().map(|(position, _)| *position).collect();
+        let writes: Vec<(&Drive, String, Vec<u8>)> =
+            encoded.into_iter().map(|(position, bytes)| (&self.set.drives[position], meta_path.clone(), bytes)).collect();
+        let outcomes = drive::write_file_all(&writes);
+        let mut results: Vec<Result<(), DriveError>> = vec![Err(DriveError::Faulty("shard not committed".into())); committed.len()];
+        for (position, outcome) in positions.into_iter().zip(outcomes) {
+            results[position] = outcome;
         }
         if let Err(error) = ErasureSet::require(&results, self.set.layout.write_quorum(), "write metadata") {
             self.remove_data_dirs();
             return Err(error);
         }
-        for (position, data_dir) in replaced_data_dirs {
-            // Best effort: a leftover data directory is garbage, never a wrong answer.
-            let _ = self.set.drives[position].delete(&set::data_dir_path(&self.object_dir, &data_dir), true);
+        for (position, data_dir) in previous_data_dirs.into_iter().enumerate() {
+            if let (Some(data_dir), Ok(())) = (data_dir, &results[position]) {
+                // Best effort: a leftover data directory is garbage, never a wrong answer.
+                let _ = self.set.drives[position].delete(&set::data_dir_path(&self.object_dir, &data_dir), true);
+            }
         }
         Ok(ObjectInfo {
             bucket: self.bucket,
