@@ -109,6 +109,10 @@ fn engine_config() -> Config {
         .linear_memory_keep_resident(1 << 20)
         .max_unused_warm_slots(instances / 4);
     config.allocation_strategy(pool);
+    // `TESSERA_PROFILE=perfmap` names Wasm functions for `perf` (for benches, not production).
+    if std::env::var("TESSERA_PROFILE").is_ok_and(|value| value == "perfmap") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 
