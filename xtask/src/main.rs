@@ -2,6 +2,7 @@
 //! the tests and benches. Every tool it needs is installed on first use and cached.
 
 mod compose;
+mod erasure;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -61,6 +62,8 @@ fn build() -> Result<()> {
     // Components ship without debug info: smaller to embed and to compile at startup.
     cargo.env("CARGO_PROFILE_RELEASE_DEBUG", "false").env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
     run_command(&mut cargo)?;
+    step("building the erasure-simd128 component: SIMD128 and scalar variants, into target/compose/");
+    erasure::build_engines()?;
     step("composing target/compose/node.wasm from compose/node.wac");
     compose::compose_node()?;
     step("building the host (target/release/tessera)");
