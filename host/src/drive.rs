@@ -56,6 +56,13 @@ impl DriveSet {
     }
 }
 
+impl DriveSet {
+    /// No drives: for components that never touch one (erasure engines, benches).
+    pub fn none() -> Self {
+        Self { drives: Arc::new(Vec::new()) }
+    }
+}
+
 /// One drive folder.
 pub struct DriveRoot {
     label: String,

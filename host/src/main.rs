@@ -5,6 +5,7 @@ mod bench;
 mod bindings;
 mod drive;
 mod erasure;
+mod erasure_bench;
 mod runtime;
 mod server;
 
@@ -28,6 +29,9 @@ enum Command {
     Serve(ServeArgs),
     /// Load-test any S3 endpoint: throughput and latency percentiles.
     Bench(bench::BenchArgs),
+    /// Measure the erasure engines (run by `cargo xtask bench erasure`).
+    #[command(hide = true)]
+    ErasureBench(erasure_bench::ErasureBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -55,6 +59,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
+        Command::ErasureBench(args) => runtime.block_on(erasure_bench::run(args)),
     }
 }
 

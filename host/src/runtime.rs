@@ -54,15 +54,11 @@ pub struct Node {
 
 impl Node {
     pub fn load(config: NodeConfig) -> Result<Self> {
-        let engine = Engine::new(&engine_config()).map_err(anyhow_error)?;
+        let engine = new_engine()?;
         let started = std::time::Instant::now();
         let component = Component::new(&engine, NODE_WASM).map_err(anyhow_error)?;
         tracing::info!(bytes = NODE_WASM.len(), elapsed_ms = started.elapsed().as_millis() as u64, "node component compiled");
-        let mut linker: Linker<State> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_error)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow_error)?;
-        crate::drive::add_to_linker(&mut linker).map_err(anyhow_error)?;
-        crate::erasure::add_to_linker(&mut linker).map_err(anyhow_error)?;
+        let linker = host_linker(&engine)?;
         let pre = ProxyPre::new(linker.instantiate_pre(&component).map_err(anyhow_error)?).map_err(anyhow_error)?;
         Ok(Self { pre, config })
     }
@@ -73,22 +69,42 @@ impl Node {
 
     /// A fresh store for one request.
     pub fn new_store(&self) -> Store<State> {
-        let mut wasi = WasiCtx::builder();
-        wasi.inherit_stdout().inherit_stderr();
-        for (name, value) in &self.config.env {
-            wasi.env(name, value);
-        }
-        let state = State {
-            table: ResourceTable::new(),
-            wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
-            limits: StoreLimitsBuilder::new().memory_size(MAX_MEMORY_BYTES).build(),
-            drives: self.config.drives.clone(),
-        };
-        let mut store = Store::new(self.pre.engine(), state);
-        store.limiter(|state| &mut state.limits);
-        store
+        new_store(self.pre.engine(), &self.config.drives, &self.config.env)
     }
+}
+
+/// The engine every component of this host runs on.
+pub fn new_engine() -> Result<Engine> {
+    Engine::new(&engine_config()).map_err(anyhow_error)
+}
+
+/// A linker with everything the host gives components: WASI 0.2, wasi:http, drives, erasure.
+pub fn host_linker(engine: &Engine) -> Result<Linker<State>> {
+    let mut linker: Linker<State> = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_error)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow_error)?;
+    crate::drive::add_to_linker(&mut linker).map_err(anyhow_error)?;
+    crate::erasure::add_to_linker(&mut linker).map_err(anyhow_error)?;
+    Ok(linker)
+}
+
+/// A store over `drives` whose instances see `env`.
+pub fn new_store(engine: &Engine, drives: &DriveSet, env: &[(String, String)]) -> Store<State> {
+    let mut wasi = WasiCtx::builder();
+    wasi.inherit_stdout().inherit_stderr();
+    for (name, value) in env {
+        wasi.env(name, value);
+    }
+    let state = State {
+        table: ResourceTable::new(),
+        wasi: wasi.build(),
+        http: WasiHttpCtx::new(),
+        limits: StoreLimitsBuilder::new().memory_size(MAX_MEMORY_BYTES).build(),
+        drives: drives.clone(),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limits);
+    store
 }
 
 fn engine_config() -> Config {

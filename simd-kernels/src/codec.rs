@@ -2,10 +2,20 @@
 //! host (run-time SIMD choice) and the `erasure-simd128` component (Wasm SIMD128 or scalar) share
 //! one implementation of the checks, the shard cutting and the rebuild, and agree bit for bit.
 
+use std::cell::RefCell;
+
 use reed_solomon_simd::engine::Engine;
-use reed_solomon_simd::rate::{DefaultRateDecoder, DefaultRateEncoder, RateDecoder, RateEncoder};
+use reed_solomon_simd::rate::{DecoderWork, DefaultRateDecoder, DefaultRateEncoder, EncoderWork, RateDecoder, RateEncoder};
 
 use crate::shards;
+
+thread_local! {
+    // Work buffers of the last encode and decode on this thread, reused by the next call: a
+    // 1 MiB block needs several MiB of them, and allocating and zeroing those on every call
+    // costs as much as the coding itself (in Wasm far more, where memory only grows).
+    static ENCODER_WORK: RefCell<Option<EncoderWork>> = const { RefCell::new(None) };
+    static DECODER_WORK: RefCell<Option<DecoderWork>> = const { RefCell::new(None) };
+}
 
 /// Most data or parity shards per block that the contract allows.
 pub const MAX_SHARDS: u32 = 128;
@@ -54,7 +64,8 @@ pub fn encode_parity<E: Engine>(
         return Ok(Vec::new());
     }
     let shard_bytes = shards::shard_bytes(block.len(), data);
-    let mut encoder = DefaultRateEncoder::new(data, parity, shard_bytes, engine, None)?;
+    let work = ENCODER_WORK.with_borrow_mut(Option::take);
+    let mut encoder = DefaultRateEncoder::new(data, parity, shard_bytes, engine, work)?;
     for index in 0..data {
         // Only shards that run past the end of the block need a zero-padded copy.
         match block.get(index * shard_bytes..(index + 1) * shard_bytes) {
@@ -62,7 +73,9 @@ pub fn encode_parity<E: Engine>(
             None => encoder.add_original_shard(shards::data_shard(block, index, shard_bytes))?,
         }
     }
-    Ok(encoder.encode()?.recovery_iter().map(<[u8]>::to_vec).collect())
+    let parity_shards = encoder.encode()?.recovery_iter().map(<[u8]>::to_vec).collect();
+    ENCODER_WORK.with_borrow_mut(|slot| *slot = Some(encoder.into_parts().1));
+    Ok(parity_shards)
 }
 
 /// The missing shards of one block, data and parity alike, in shard order. `shards` holds
@@ -114,7 +127,8 @@ fn restore_data_shards<E: Engine>(
     shard_bytes: usize,
     shards: &mut [Option<Vec<u8>>],
 ) -> Result<E, CodecError> {
-    let mut decoder = DefaultRateDecoder::new(data, parity, shard_bytes, engine, None)?;
+    let work = DECODER_WORK.with_borrow_mut(Option::take);
+    let mut decoder = DefaultRateDecoder::new(data, parity, shard_bytes, engine, work)?;
     for (index, shard) in shards.iter().enumerate() {
         match shard {
             Some(shard) if index < data => decoder.add_original_shard(index, shard)?,
@@ -125,7 +139,9 @@ fn restore_data_shards<E: Engine>(
     for (index, shard) in decoder.decode()?.restored_original_iter() {
         shards[index] = Some(shard.to_vec());
     }
-    Ok(decoder.into_parts().0)
+    let (engine, work) = decoder.into_parts();
+    DECODER_WORK.with_borrow_mut(|slot| *slot = Some(work));
+    Ok(engine)
 }
 
 /// Fills the missing parity shards of `shards`, whose data shards are all present by now.
@@ -136,15 +152,16 @@ fn restore_parity_shards<E: Engine>(
     shard_bytes: usize,
     shards: &mut [Option<Vec<u8>>],
 ) -> Result<(), CodecError> {
-    let mut encoder = DefaultRateEncoder::new(data, parity, shard_bytes, engine, None)?;
+    let work = ENCODER_WORK.with_borrow_mut(Option::take);
+    let mut encoder = DefaultRateEncoder::new(data, parity, shard_bytes, engine, work)?;
     for shard in &shards[..data] {
         // A data shard still missing here is empty: the encoder rejects its length.
         encoder.add_original_shard(shard.as_deref().unwrap_or_default())?;
     }
-    let encoded = encoder.encode()?;
-    for (slot, parity_shard) in shards[data..].iter_mut().zip(encoded.recovery_iter()) {
+    for (slot, parity_shard) in shards[data..].iter_mut().zip(encoder.encode()?.recovery_iter()) {
         slot.get_or_insert_with(|| parity_shard.to_vec());
     }
+    ENCODER_WORK.with_borrow_mut(|slot| *slot = Some(encoder.into_parts().1));
     Ok(())
 }
 

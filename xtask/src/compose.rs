@@ -14,10 +14,25 @@ use crate::root;
 const PACKAGES: &[(&str, &str)] = &[
     ("tessera:s3-gateway", "target/wasm32-wasip2/release/s3_gateway.wasm"),
     ("tessera:object-layer", "target/wasm32-wasip2/release/object_layer.wasm"),
+    ("tessera:erasure-bench", "target/wasm32-wasip2/release/erasure_bench.wasm"),
+    ("tessera:erasure-simd128", "target/compose/erasure-simd128.wasm"),
+    ("tessera:erasure-scalar", "target/compose/erasure-scalar.wasm"),
 ];
 
 pub fn compose_node() -> Result<()> {
     compose("compose/node.wac", "target/compose/node.wasm")
+}
+
+/// The erasure bench driver: alone (over the host's import) and composed with each pure-Wasm
+/// engine.
+pub fn compose_erasure_benches() -> Result<()> {
+    let root = root();
+    fs::copy(root.join("target/wasm32-wasip2/release/erasure_bench.wasm"), root.join("target/compose/erasure-bench-host.wasm"))
+        .context("copying the erasure bench driver")?;
+    for variant in ["simd128", "scalar"] {
+        compose(&format!("compose/erasure-bench-{variant}.wac"), &format!("target/compose/erasure-bench-{variant}.wasm"))?;
+    }
+    Ok(())
 }
 
 fn compose(wac_path: &str, output_path: &str) -> Result<()> {
@@ -26,7 +41,8 @@ fn compose(wac_path: &str, output_path: &str) -> Result<()> {
     let document = Document::parse(&source).map_err(|error| anyhow!("{wac_path}: {error}"))?;
     let mut packages = IndexMap::new();
     for (name, path) in PACKAGES {
-        if source.contains(name) {
+        // Match whole package names: "tessera:erasure-bench" is a prefix of other names.
+        if source.contains(&format!("{name} ")) {
             let bytes = fs::read(root.join(path)).with_context(|| format!("reading {path} (for {name})"))?;
             packages.insert(BorrowedPackageKey { name, version: None }, bytes);
         }

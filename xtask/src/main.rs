@@ -10,10 +10,10 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <build | run [tessera serve args...] | test>";
+const USAGE: &str = "usage: cargo xtask <build | run [tessera serve args...] | test | bench erasure>";
 
 /// Components built for wasm32-wasip2, by crate name.
-const COMPONENTS: &[&str] = &["s3-gateway", "object-layer"];
+const COMPONENTS: &[&str] = &["s3-gateway", "object-layer", "erasure-bench"];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +28,13 @@ fn main() -> Result<()> {
             build()?;
             test()
         }
+        "bench" => match args.get(1).map(String::as_str) {
+            Some("erasure") => {
+                build()?;
+                bench_erasure()
+            }
+            _ => bail!(USAGE),
+        },
         _ => bail!(USAGE),
     }
 }
@@ -66,6 +73,7 @@ fn build() -> Result<()> {
     erasure::build_engines()?;
     step("composing target/compose/node.wasm from compose/node.wac");
     compose::compose_node()?;
+    compose::compose_erasure_benches()?;
     step("building the host (target/release/tessera)");
     run_command(Command::new("cargo").args(["build", "--release", "--package", "tessera"]))?;
     Ok(())
@@ -79,17 +87,24 @@ fn run(serve_args: &[String]) -> Result<()> {
     run_command(&mut command)
 }
 
+/// Erasure engines side by side; figures in target/bench/erasure.json.
+fn bench_erasure() -> Result<()> {
+    step("benchmarking erasure engines: native, host import, Wasm SIMD128, Wasm scalar");
+    run_command(Command::new(root().join("target/release/tessera")).args([
+        "erasure-bench",
+        "--components",
+        "target/compose",
+        "--json",
+        "target/bench/erasure.json",
+    ]))
+}
+
 fn test() -> Result<()> {
     step("unit tests (cargo test, release: the profile the host is already built in)");
     run_command(Command::new("cargo").args(["test", "--release", "--package", "tessera", "--package", "simd-kernels"]))?;
     // Components are cdylibs: natively only their test harness is built (`--lib`), never the
     // shared library, whose WIT export names the native linker rejects.
-    let mut component_tests = Command::new("cargo");
-    component_tests.args(["test", "--release", "--lib"]);
-    for component in COMPONENTS.iter().filter(|component| **component != "s3-gateway") {
-        component_tests.args(["--package", component]);
-    }
-    run_command(&mut component_tests)?;
+    run_command(Command::new("cargo").args(["test", "--release", "--lib", "--package", "object-layer"]))?;
     step("end-to-end tests (pytest against target/release/tessera)");
     tools::ensure_python_packages(&["pytest"])?;
     let mut pytest = Command::new("python3");
