@@ -1,36 +1,22 @@
-//! The `drive` import over local directories.
-//!
-//! Every path from the guest is checked segment by segment before it touches the file system
-//! (no empty, ".", ".." or NUL segment, bounded length), so no key can leave its drive. Files
-//! are written in the drive's own temp area (`.tessera/tmp`, same file system, so renames are
-//! atomic), fsynced, renamed into place and the parent directory fsynced. Blocking file I/O
-//! runs on tokio's blocking pool, never on the threads that serve requests.
+//! The `drive` import over local directories: `drive_fs::local` (shared with the `drive-fs`
+//! component) does the file work; this module runs it on tokio's blocking pool, never on the
+//! threads that serve requests, and maps it onto the WIT resources.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
+use drive_fs::local::{Fault, LocalDrive, PendingFile, TEMP_DIR};
 use wasmtime::component::{HasSelf, Resource, ResourceTableError};
 
 use crate::bindings::drive::{self, DirEntry, DriveError, DriveUsage, FileInfo};
 use crate::runtime::State;
 
-/// Largest chunk a `read-range` returns or an `append` takes (the contract's 4 MiB).
-const MAX_CHUNK_BYTES: usize = 4 << 20;
-/// Longest path the guest may name, in bytes.
-const MAX_PATH_BYTES: usize = 4096;
-/// Longest path segment, in bytes (the common file-system limit).
-const MAX_SEGMENT_BYTES: usize = 255;
-/// The drive's own area: temp files live here; bucket names cannot start with '.'.
-const TEMP_DIR: &str = ".tessera/tmp";
-
 /// The drives of this node, shared by every request.
 #[derive(Clone)]
 pub struct DriveSet {
-    drives: Arc<Vec<Arc<DriveRoot>>>,
+    drives: Arc<Vec<Arc<LocalDrive>>>,
 }
 
 impl DriveSet {
@@ -50,37 +36,22 @@ impl DriveSet {
                 fs::remove_dir_all(&temp).with_context(|| format!("cleaning {}", temp.display()))?;
             }
             fs::create_dir_all(&temp).with_context(|| format!("creating {}", temp.display()))?;
-            drives.push(Arc::new(DriveRoot { label: path.display().to_string(), root }));
+            drives.push(Arc::new(LocalDrive::new(path.display().to_string(), root)));
         }
         Ok(Self { drives: Arc::new(drives) })
     }
-}
 
-impl DriveSet {
     /// No drives: for components that never touch one (erasure engines, benches).
     pub fn none() -> Self {
         Self { drives: Arc::new(Vec::new()) }
     }
 }
 
-/// One drive folder.
-pub struct DriveRoot {
-    label: String,
-    root: PathBuf,
-}
-
 /// The host value behind a guest's `drive` handle.
-pub struct DriveHandle(Arc<DriveRoot>);
+pub struct DriveHandle(Arc<LocalDrive>);
 
 /// The host value behind a guest's `writer` handle.
 pub struct WriterHandle(Arc<Mutex<PendingFile>>);
-
-/// A file being written in the temp area.
-pub struct PendingFile {
-    file: Option<File>,
-    temp_path: PathBuf,
-    final_path: PathBuf,
-}
 
 /// A drive call's failure: a domain error for the guest, or a host bug that traps.
 #[derive(Debug)]
@@ -89,9 +60,21 @@ pub enum HostDriveError {
     Trap(wasmtime::Error),
 }
 
-impl From<DriveError> for HostDriveError {
-    fn from(error: DriveError) -> Self {
-        Self::Drive(error)
+impl From<Fault> for DriveError {
+    fn from(fault: Fault) -> Self {
+        match fault {
+            Fault::NotFound => DriveError::NotFound,
+            Fault::InvalidPath(why) => DriveError::InvalidPath(why),
+            Fault::NotEmpty => DriveError::NotEmpty,
+            Fault::TooLarge => DriveError::TooLarge,
+            Fault::Faulty(why) => DriveError::Faulty(why),
+        }
+    }
+}
+
+impl From<Fault> for HostDriveError {
+    fn from(fault: Fault) -> Self {
+        Self::Drive(fault.into())
     }
 }
 
@@ -101,250 +84,42 @@ impl From<ResourceTableError> for HostDriveError {
     }
 }
 
-impl From<io::Error> for HostDriveError {
-    fn from(error: io::Error) -> Self {
-        Self::Drive(match error.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => DriveError::NotFound,
-            io::ErrorKind::DirectoryNotEmpty => DriveError::NotEmpty,
-            _ => DriveError::Faulty(error.to_string()),
-        })
-    }
-}
-
 type DriveResult<T> = Result<T, HostDriveError>;
 
-fn invalid(why: &str) -> HostDriveError {
-    HostDriveError::Drive(DriveError::InvalidPath(why.to_owned()))
+/// Space on the drive's file system (statvfs).
+fn usage(drive: &LocalDrive) -> DriveResult<DriveUsage> {
+    let path = std::ffi::CString::new(drive.root().as_os_str().as_encoded_bytes())
+        .map_err(|_| HostDriveError::Drive(DriveError::InvalidPath("root has NUL".into())))?;
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a valid C string and `stats` a valid out-pointer for the call.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut stats) } != 0 {
+        return Err(Fault::from(std::io::Error::last_os_error()).into());
+    }
+    let block = stats.f_frsize as u64;
+    Ok(DriveUsage { total_bytes: stats.f_blocks as u64 * block, free_bytes: stats.f_bavail as u64 * block })
 }
 
-impl DriveRoot {
-    /// The host path of a guest path; `allow_root` lets "" name the drive itself.
-    fn resolve(&self, path: &str, allow_root: bool) -> DriveResult<PathBuf> {
-        if path.is_empty() {
-            return if allow_root { Ok(self.root.clone()) } else { Err(invalid("empty path")) };
-        }
-        if path.len() > MAX_PATH_BYTES {
-            return Err(invalid("path too long"));
-        }
-        let mut resolved = self.root.clone();
-        for segment in path.split('/') {
-            if segment.is_empty() || segment == "." || segment == ".." {
-                return Err(invalid("empty, '.' or '..' segment"));
-            }
-            if segment.contains('\0') {
-                return Err(invalid("NUL in path"));
-            }
-            if segment.len() > MAX_SEGMENT_BYTES {
-                return Err(invalid("segment too long"));
-            }
-            resolved.push(segment);
-        }
-        Ok(resolved)
-    }
-
-    fn temp_path(&self) -> DriveResult<PathBuf> {
-        let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).map_err(|error| HostDriveError::Trap(wasmtime::format_err!("no randomness: {error}")))?;
-        let name: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-        Ok(self.root.join(TEMP_DIR).join(name))
-    }
-
-    fn usage(&self) -> DriveResult<DriveUsage> {
-        let path = std::ffi::CString::new(self.root.as_os_str().as_encoded_bytes()).map_err(|_| invalid("root has NUL"))?;
-        let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
-        // SAFETY: `path` is a valid C string and `stats` a valid out-pointer for the call.
-        if unsafe { libc::statvfs(path.as_ptr(), &mut stats) } != 0 {
-            return Err(io::Error::last_os_error().into());
-        }
-        let block = stats.f_frsize as u64;
-        Ok(DriveUsage { total_bytes: stats.f_blocks as u64 * block, free_bytes: stats.f_bavail as u64 * block })
-    }
-
-    fn read_file(&self, path: &str, max_bytes: u32) -> DriveResult<Vec<u8>> {
-        let file = File::open(self.resolve(path, false)?)?;
-        let size = file.metadata()?.len();
-        if size > u64::from(max_bytes) {
-            return Err(DriveError::TooLarge.into());
-        }
-        read_at_most(&file, 0, size as usize)
-    }
-
-    fn read_range(&self, path: &str, offset: u64, length: u32) -> DriveResult<Vec<u8>> {
-        if length as usize > MAX_CHUNK_BYTES {
-            return Err(DriveError::TooLarge.into());
-        }
-        let file = File::open(self.resolve(path, false)?)?;
-        read_at_most(&file, offset, length as usize)
-    }
-
-    fn write_file(&self, path: &str, data: &[u8]) -> DriveResult<()> {
-        let final_path = self.resolve(path, false)?;
-        let temp_path = self.temp_path()?;
-        let result = (|| {
-            let mut file = File::create(&temp_path)?;
-            file.write_all(data)?;
-            file.sync_all()?;
-            publish(&temp_path, &final_path)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&temp_path);
-        }
-        result
-    }
-
-    fn create_file(&self, path: &str) -> DriveResult<PendingFile> {
-        let final_path = self.resolve(path, false)?;
-        let temp_path = self.temp_path()?;
-        let file = OpenOptions::new().write(true).create_new(true).open(&temp_path)?;
-        Ok(PendingFile { file: Some(file), temp_path, final_path })
-    }
-
-    fn rename(&self, source: &str, destination: &str) -> DriveResult<()> {
-        let source = self.resolve(source, false)?;
-        let destination = self.resolve(destination, false)?;
-        if let Some(parent) = destination.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        fs::rename(&source, &destination)?;
-        sync_parent(&destination)
-    }
-
-    fn delete(&self, path: &str, recursive: bool) -> DriveResult<()> {
-        let path = self.resolve(path, false)?;
-        let result = match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_dir() && recursive => fs::remove_dir_all(&path),
-            Ok(meta) if meta.is_dir() => fs::remove_dir(&path),
-            Ok(_) => fs::remove_file(&path),
-            Err(error) => Err(error),
-        };
-        match result {
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
-            other => Ok(other?),
-        }
-    }
-
-    fn prune_empty_dirs(&self, path: &str, stop_at: &str) -> DriveResult<()> {
-        let stop = self.resolve(stop_at, true)?;
-        let mut current = self.resolve(path, false)?;
-        while current != stop && current.starts_with(&stop) {
-            match fs::remove_dir(&current) {
-                Ok(()) => {}
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-                // Not empty (another key lives below): the pruning ends here.
-                Err(_) => return Ok(()),
-            }
-            if !current.pop() {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    fn make_dir(&self, path: &str) -> DriveResult<()> {
-        Ok(fs::create_dir_all(self.resolve(path, false)?)?)
-    }
-
-    fn list_dir(&self, path: &str) -> DriveResult<Vec<DirEntry>> {
-        let mut entries = Vec::new();
-        for entry in fs::read_dir(self.resolve(path, true)?)? {
-            let entry = entry?;
-            // Names that are not UTF-8 were not written by Tessera: they are not ours to list.
-            if let Ok(name) = entry.file_name().into_string() {
-                entries.push(DirEntry { name, is_dir: entry.file_type()?.is_dir() });
-            }
-        }
-        Ok(entries)
-    }
-
-    fn stat(&self, path: &str) -> DriveResult<FileInfo> {
-        let meta = fs::metadata(self.resolve(path, true)?)?;
-        let modified_ms = meta
-            .modified()
-            .ok()
-            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|elapsed| elapsed.as_millis() as u64)
-            .unwrap_or(0);
-        Ok(FileInfo { size: meta.len(), is_dir: meta.is_dir(), modified_ms })
-    }
-}
-
-impl PendingFile {
-    fn append(&mut self, data: &[u8]) -> DriveResult<()> {
-        if data.len() > MAX_CHUNK_BYTES {
-            return Err(DriveError::TooLarge.into());
-        }
-        let file = self.file.as_mut().ok_or_else(|| DriveError::Faulty("writer already closed".into()))?;
-        Ok(file.write_all(data)?)
-    }
-
-    fn commit(&mut self) -> DriveResult<()> {
-        let file = self.file.take().ok_or_else(|| DriveError::Faulty("writer already closed".into()))?;
-        let result = file.sync_all().map_err(HostDriveError::from).and_then(|()| publish(&self.temp_path, &self.final_path));
-        if result.is_err() {
-            let _ = fs::remove_file(&self.temp_path);
-        }
-        result
-    }
-
-    fn abort(&mut self) {
-        if self.file.take().is_some() {
-            let _ = fs::remove_file(&self.temp_path);
-        }
-    }
-}
-
-/// Moves a durable temp file to its place and makes the rename durable too.
-fn publish(temp_path: &Path, final_path: &Path) -> DriveResult<()> {
-    if let Some(parent) = final_path.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    fs::rename(temp_path, final_path)?;
-    sync_parent(final_path)
-}
-
-fn sync_parent(path: &Path) -> DriveResult<()> {
-    if let Some(parent) = path.parent() {
-        File::open(parent)?.sync_all()?;
-    }
-    Ok(())
-}
-
-fn read_at_most(file: &File, offset: u64, length: usize) -> DriveResult<Vec<u8>> {
-    let mut buffer = vec![0u8; length];
-    let mut filled = 0;
-    while filled < length {
-        match file.read_at(&mut buffer[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(count) => filled += count,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error.into()),
-        }
-    }
-    buffer.truncate(filled);
-    Ok(buffer)
+fn entries(listed: Vec<drive_fs::local::Entry>) -> Vec<DirEntry> {
+    listed.into_iter().map(|entry| DirEntry { name: entry.name, is_dir: entry.is_dir }).collect()
 }
 
 /// Runs blocking file I/O on the blocking pool.
-async fn blocking<T: Send + 'static>(op: impl FnOnce() -> DriveResult<T> + Send + 'static) -> DriveResult<T> {
-    tokio::task::spawn_blocking(op).await.map_err(|error| HostDriveError::Trap(error.into()))?
+async fn blocking<T: Send + 'static>(op: impl FnOnce() -> Result<T, Fault> + Send + 'static) -> DriveResult<T> {
+    Ok(tokio::task::spawn_blocking(op).await.map_err(|error| HostDriveError::Trap(error.into()))??)
 }
 
 /// Waits for drive tasks that already run in parallel, keeping their order; a host failure in
 /// any of them traps.
-async fn join_in_order(tasks: Vec<tokio::task::JoinHandle<DriveResult<()>>>) -> wasmtime::Result<Vec<Result<(), DriveError>>> {
+async fn join_in_order(tasks: Vec<tokio::task::JoinHandle<Result<(), Fault>>>) -> wasmtime::Result<Vec<Result<(), DriveError>>> {
     let mut results = Vec::with_capacity(tasks.len());
     for task in tasks {
-        results.push(match task.await? {
-            Ok(()) => Ok(()),
-            Err(HostDriveError::Drive(error)) => Err(error),
-            Err(HostDriveError::Trap(trap)) => return Err(trap),
-        });
+        results.push(task.await?.map_err(DriveError::from));
     }
     Ok(results)
 }
 
 impl State {
-    fn drive_root(&self, handle: &Resource<DriveHandle>) -> DriveResult<Arc<DriveRoot>> {
+    fn drive_root(&self, handle: &Resource<DriveHandle>) -> DriveResult<Arc<LocalDrive>> {
         Ok(self.table.get(handle)?.0.clone())
     }
 
@@ -361,7 +136,7 @@ fn lock(file: &Mutex<PendingFile>) -> std::sync::MutexGuard<'_, PendingFile> {
 
 impl drive::Host for State {
     async fn drives(&mut self) -> wasmtime::Result<Vec<Resource<DriveHandle>>> {
-        let roots: Vec<Arc<DriveRoot>> = self.drives.drives.iter().cloned().collect();
+        let roots: Vec<Arc<LocalDrive>> = self.drives.drives.iter().cloned().collect();
         roots.into_iter().map(|root| Ok(self.table.push(DriveHandle(root))?)).collect()
     }
 
@@ -393,12 +168,12 @@ impl drive::Host for State {
 
 impl drive::HostDrive for State {
     fn label(&mut self, handle: Resource<DriveHandle>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&handle)?.0.label.clone())
+        Ok(self.table.get(&handle)?.0.label().to_owned())
     }
 
     async fn usage(&mut self, handle: Resource<DriveHandle>) -> DriveResult<DriveUsage> {
         let root = self.drive_root(&handle)?;
-        blocking(move || root.usage()).await
+        tokio::task::spawn_blocking(move || usage(&root)).await.map_err(|error| HostDriveError::Trap(error.into()))?
     }
 
     async fn read_file(&mut self, handle: Resource<DriveHandle>, path: String, max_bytes: u32) -> DriveResult<Vec<u8>> {
@@ -444,12 +219,13 @@ impl drive::HostDrive for State {
 
     async fn list_dir(&mut self, handle: Resource<DriveHandle>, path: String) -> DriveResult<Vec<DirEntry>> {
         let root = self.drive_root(&handle)?;
-        blocking(move || root.list_dir(&path)).await
+        blocking(move || root.list_dir(&path)).await.map(entries)
     }
 
     async fn stat(&mut self, handle: Resource<DriveHandle>, path: String) -> DriveResult<FileInfo> {
         let root = self.drive_root(&handle)?;
-        blocking(move || root.stat(&path)).await
+        let info = blocking(move || root.stat(&path)).await?;
+        Ok(FileInfo { size: info.size, is_dir: info.is_dir, modified_ms: info.modified_ms })
     }
 
     async fn drop(&mut self, handle: Resource<DriveHandle>) -> wasmtime::Result<()> {
@@ -484,56 +260,4 @@ impl drive::HostWriter for State {
 
 pub fn add_to_linker(linker: &mut wasmtime::component::Linker<State>) -> wasmtime::Result<()> {
     drive::add_to_linker::<State, HasSelf<State>>(linker, |state| state)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn drive() -> (tempfile::TempDir, DriveRoot) {
-        let dir = tempfile::tempdir().unwrap();
-        let set = DriveSet::open(&[dir.path().to_path_buf()]).unwrap();
-        let root = Arc::try_unwrap(set.drives[0].clone()).unwrap_or_else(|shared| DriveRoot {
-            label: shared.label.clone(),
-            root: shared.root.clone(),
-        });
-        (dir, root)
-    }
-
-    #[test]
-    fn no_path_leaves_the_drive() {
-        let (_dir, root) = drive();
-        for path in ["../x", "a/../../x", "/etc/passwd", "a//b", "./a", "a/.", "nul\0", ""] {
-            assert!(matches!(root.write_file(path, b"x"), Err(HostDriveError::Drive(DriveError::InvalidPath(_)))), "{path:?}");
-        }
-    }
-
-    #[test]
-    fn writes_are_invisible_until_commit_and_gone_after_abort() {
-        let (_dir, root) = drive();
-        let mut pending = root.create_file("b/k/.d1/part.1").unwrap();
-        pending.append(b"hello").unwrap();
-        assert!(matches!(root.read_file("b/k/.d1/part.1", 100), Err(HostDriveError::Drive(DriveError::NotFound))));
-        pending.commit().unwrap();
-        assert_eq!(root.read_file("b/k/.d1/part.1", 100).ok().unwrap(), b"hello");
-        assert_eq!(root.read_range("b/k/.d1/part.1", 1, 3).ok().unwrap(), b"ell");
-        let mut aborted = root.create_file("b/k2/part.1").unwrap();
-        aborted.append(b"x").unwrap();
-        aborted.abort();
-        assert_eq!(fs::read_dir(root.root.join(TEMP_DIR)).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn prune_stops_at_non_empty_and_at_the_bucket() {
-        let (_dir, root) = drive();
-        root.write_file("b/a/x/.meta", b"1").unwrap();
-        root.write_file("b/a/.meta", b"2").unwrap();
-        root.delete("b/a/x/.meta", false).unwrap();
-        root.prune_empty_dirs("b/a/x", "b").unwrap();
-        assert!(root.root.join("b/a/.meta").exists());
-        assert!(!root.root.join("b/a/x").exists());
-        root.delete("b/a/.meta", false).unwrap();
-        root.prune_empty_dirs("b/a", "b").unwrap();
-        assert!(root.root.join("b").exists() && !root.root.join("b/a").exists());
-    }
 }

@@ -15,6 +15,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("tessera:s3-gateway", "target/wasm32-wasip2/release/s3_gateway.wasm"),
     ("tessera:object-layer", "target/wasm32-wasip2/release/object_layer.wasm"),
     ("tessera:erasure-bench", "target/wasm32-wasip2/release/erasure_bench.wasm"),
+    ("tessera:drive-fs", "target/wasm32-wasip2/release/drive_fs.wasm"),
     ("tessera:erasure-simd128", "target/compose/erasure-simd128.wasm"),
     ("tessera:erasure-scalar", "target/compose/erasure-scalar.wasm"),
 ];
@@ -23,12 +24,17 @@ pub fn compose_node() -> Result<()> {
     compose("compose/node.wac", "target/compose/node.wasm")
 }
 
+/// The node with drive-fs and erasure-simd128 inside: imports nothing but WASI.
+pub fn compose_standalone() -> Result<()> {
+    compose("compose/standalone.wac", "target/compose/standalone.wasm")
+}
+
 /// The erasure bench driver: alone (over the host's import) and composed with each pure-Wasm
 /// engine.
 pub fn compose_erasure_benches() -> Result<()> {
     let root = root();
-    fs::copy(root.join("target/wasm32-wasip2/release/erasure_bench.wasm"), root.join("target/compose/erasure-bench-host.wasm"))
-        .context("copying the erasure bench driver")?;
+    let driver = fs::read(root.join("target/wasm32-wasip2/release/erasure_bench.wasm")).context("reading the erasure bench driver")?;
+    write_if_changed(&root.join("target/compose/erasure-bench-host.wasm"), &driver)?;
     for variant in ["simd128", "scalar"] {
         compose(&format!("compose/erasure-bench-{variant}.wac"), &format!("target/compose/erasure-bench-{variant}.wasm"))?;
     }
@@ -53,6 +59,13 @@ fn compose(wac_path: &str, output_path: &str) -> Result<()> {
         .map_err(|error| anyhow!("encoding {wac_path}: {error:?}"))?;
     let output = root.join(output_path);
     fs::create_dir_all(output.parent().expect("output has a parent"))?;
-    fs::write(&output, bytes).with_context(|| format!("writing {output_path}"))?;
+    write_if_changed(&output, &bytes)
+}
+
+/// Unchanged output keeps its timestamp, so what embeds it (the host) is not rebuilt.
+pub fn write_if_changed(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    if fs::read(path).ok().as_deref() != Some(bytes) {
+        fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
 }

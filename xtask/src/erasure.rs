@@ -3,11 +3,10 @@
 //! `+simd128` RUSTFLAGS would otherwise rebuild everything in the main Wasm target directory.
 
 use std::fs;
-use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::{root, run_command};
+use crate::{cargo, root, run_command};
 
 const PACKAGE: &str = "erasure-simd128";
 
@@ -32,7 +31,7 @@ pub fn build_engines() -> Result<()> {
 }
 
 fn build_variant(variant: &Variant) -> Result<()> {
-    let mut cargo = Command::new("cargo");
+    let mut cargo = cargo();
     cargo.args(["build", "--release", "--target", "wasm32-wasip2", "--package", PACKAGE, "--target-dir", variant.target_dir]);
     // Same as the other components: no debug info.
     cargo.env("CARGO_PROFILE_RELEASE_DEBUG", "false").env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
@@ -44,6 +43,6 @@ fn build_variant(variant: &Variant) -> Result<()> {
     let built_path = format!("{}/wasm32-wasip2/release/{}.wasm", variant.target_dir, PACKAGE.replace('-', "_"));
     let output = root().join(variant.output_path);
     fs::create_dir_all(output.parent().expect("output has a parent"))?;
-    fs::copy(root().join(&built_path), &output).with_context(|| format!("copying {built_path} to {}", variant.output_path))?;
-    Ok(())
+    let bytes = fs::read(root().join(&built_path)).with_context(|| format!("reading {built_path}"))?;
+    crate::compose::write_if_changed(&output, &bytes)
 }

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 const USAGE: &str = "usage: cargo xtask <build | run [tessera serve args...] | test | bench erasure>";
 
 /// Components built for wasm32-wasip2, by crate name.
-const COMPONENTS: &[&str] = &["s3-gateway", "object-layer", "erasure-bench"];
+const COMPONENTS: &[&str] = &["s3-gateway", "object-layer", "drive-fs", "erasure-bench"];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -48,6 +48,21 @@ fn step(what: &str) {
     eprintln!("\x1b[1;32m==>\x1b[0m {what}");
 }
 
+/// A `cargo` command without the variables cargo set for this xtask process (`CARGO_PKG_*`,
+/// `CARGO_MANIFEST_DIR`, …): build scripts that watch them (ring's, for one) would otherwise
+/// see them change between a plain `cargo build` and one from xtask, and rebuild every time.
+pub fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let ours = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_PACKAGE"];
+        if ours.iter().any(|prefix| name.starts_with(prefix)) {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
+}
+
 /// Runs a command in the workspace root, failing with its name when it fails.
 pub fn run_command(command: &mut Command) -> Result<()> {
     let description = format!("{command:?}");
@@ -61,21 +76,23 @@ pub fn run_command(command: &mut Command) -> Result<()> {
 fn build() -> Result<()> {
     tools::ensure_wasm_target()?;
     step("building Wasm components (wasm32-wasip2, release)");
-    let mut cargo = Command::new("cargo");
-    cargo.args(["build", "--release", "--target", "wasm32-wasip2"]);
+    let mut components = cargo();
+    components.args(["build", "--release", "--target", "wasm32-wasip2"]);
     for component in COMPONENTS {
-        cargo.args(["--package", component]);
+        components.args(["--package", component]);
     }
     // Components ship without debug info: smaller to embed and to compile at startup.
-    cargo.env("CARGO_PROFILE_RELEASE_DEBUG", "false").env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
-    run_command(&mut cargo)?;
+    components.env("CARGO_PROFILE_RELEASE_DEBUG", "false").env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
+    run_command(&mut components)?;
     step("building the erasure-simd128 component: SIMD128 and scalar variants, into target/compose/");
     erasure::build_engines()?;
     step("composing target/compose/node.wasm from compose/node.wac");
     compose::compose_node()?;
+    step("composing target/compose/standalone.wasm from compose/standalone.wac");
+    compose::compose_standalone()?;
     compose::compose_erasure_benches()?;
     step("building the host (target/release/tessera)");
-    run_command(Command::new("cargo").args(["build", "--release", "--package", "tessera"]))?;
+    run_command(cargo().args(["build", "--release", "--package", "tessera"]))?;
     Ok(())
 }
 
@@ -101,10 +118,10 @@ fn bench_erasure() -> Result<()> {
 
 fn test() -> Result<()> {
     step("unit tests (cargo test, release: the profile the host is already built in)");
-    run_command(Command::new("cargo").args(["test", "--release", "--package", "tessera", "--package", "simd-kernels"]))?;
+    run_command(cargo().args(["test", "--release", "--package", "tessera", "--package", "simd-kernels"]))?;
     // Components are cdylibs: natively only their test harness is built (`--lib`), never the
     // shared library, whose WIT export names the native linker rejects.
-    run_command(Command::new("cargo").args(["test", "--release", "--lib", "--package", "object-layer"]))?;
+    run_command(cargo().args(["test", "--release", "--lib", "--package", "object-layer"]))?;
     step("end-to-end tests (pytest against target/release/tessera)");
     tools::ensure_python_packages(&["pytest"])?;
     let mut pytest = Command::new("python3");
