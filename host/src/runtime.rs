@@ -136,3 +136,35 @@ fn engine_config() -> Config {
 pub fn anyhow_error(error: wasmtime::Error) -> anyhow::Error {
     anyhow::Error::from_boxed(error.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn import_names(path: &str) -> Vec<String> {
+        let engine = new_engine().unwrap();
+        let wasm = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+        let component = Component::from_file(&engine, &wasm).map_err(anyhow_error).unwrap();
+        component.component_type().imports(&engine).map(|(name, _)| name.to_owned()).collect()
+    }
+
+    #[test]
+    fn the_standalone_node_imports_only_wasi() {
+        let imports = import_names("../target/compose/standalone.wasm");
+        assert!(!imports.is_empty());
+        for name in &imports {
+            assert!(name.starts_with("wasi:"), "standalone.wasm imports {name}");
+        }
+    }
+
+    #[test]
+    fn the_node_imports_wasi_drives_and_erasure_only() {
+        let imports = import_names("../target/compose/node.wasm");
+        for tessera in ["tessera:node/drive@0.1.0", "tessera:node/erasure@0.1.0"] {
+            assert!(imports.iter().any(|name| name == tessera), "node.wasm must import {tessera}: {imports:?}");
+        }
+        for name in &imports {
+            assert!(name.starts_with("wasi:") || name.starts_with("tessera:node/"), "node.wasm imports {name}");
+        }
+    }
+}

@@ -12,6 +12,9 @@ use anyhow::{Context, Result, bail};
 
 const USAGE: &str = "usage: cargo xtask <build | run [tessera serve args...] | test | bench erasure>";
 
+/// The stock runtime the standalone node is tested under (same wasmtime as the host).
+const WASMTIME_CLI_VERSION: &str = "48.0.8";
+
 /// Components built for wasm32-wasip2, by crate name.
 const COMPONENTS: &[&str] = &["s3-gateway", "object-layer", "drive-fs", "erasure-bench"];
 
@@ -122,8 +125,9 @@ fn test() -> Result<()> {
     // Components are cdylibs: natively only their test harness is built (`--lib`), never the
     // shared library, whose WIT export names the native linker rejects.
     run_command(cargo().args(["test", "--release", "--lib", "--package", "object-layer"]))?;
-    step("end-to-end tests (pytest against target/release/tessera)");
+    step("end-to-end tests (pytest against target/release/tessera and wasmtime serve)");
     tools::ensure_python_packages(&["pytest"])?;
+    tools::ensure_cargo_tool("wasmtime", "wasmtime-cli", WASMTIME_CLI_VERSION)?;
     let mut pytest = Command::new("python3");
     pytest.args(["-m", "pytest", "-q", "tests"]).env("TESSERA_BIN", root().join("target/release/tessera"));
     run_command(&mut pytest)

@@ -30,3 +30,14 @@ pub fn ensure_python_packages(packages: &[&str]) -> Result<()> {
     eprintln!("installing Python packages: {}", missing.join(" "));
     run_command(Command::new("python3").args(["-m", "pip", "install", "--quiet"]).args(&missing))
 }
+
+/// Installs a cargo-installable tool at an exact version unless that version is on PATH
+/// already (`cargo install` is slow: minutes, once per machine).
+pub fn ensure_cargo_tool(binary: &str, package: &str, version: &str) -> Result<()> {
+    let installed = Command::new(binary).arg("--version").output();
+    if installed.is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(version)) {
+        return Ok(());
+    }
+    eprintln!("installing {package} {version} (cargo install, once per machine; takes minutes)");
+    run_command(crate::cargo().args(["install", "--locked", &format!("{package}@{version}")]))
+}
