@@ -8,7 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -43,7 +43,6 @@ class Server:
     drives: list
     process: subprocess.Popen
     log_path: Path
-    extra_args: list = field(default_factory=list)
 
     def client(self, access_key=ROOT_USER, secret_key=ROOT_PASSWORD, **config):
         return boto3.client(
@@ -78,23 +77,27 @@ class Server:
 def start_server(work_dir: Path, drive_count: int = 4, extra_args=()) -> Server:
     drives = [work_dir / f"d{index}" for index in range(1, drive_count + 1)]
     port = free_port()
-    log_path = work_dir / "server.log"
     env = dict(os.environ, TESSERA_ROOT_USER=ROOT_USER, TESSERA_ROOT_PASSWORD=ROOT_PASSWORD, RUST_LOG="info")
     args = [tessera_binary(), "serve", "--address", f"127.0.0.1:{port}", "--drives", *map(str, drives), *extra_args]
+    return launch(args, port, drives, work_dir / "server.log", env)
+
+
+def launch(args, port: int, drives, log_path: Path, env=None) -> Server:
+    """Starts a server process and waits until it listens on `port` (bounded)."""
     with open(log_path, "wb") as log:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
-    server = Server(f"http://127.0.0.1:{port}", port, drives, process, log_path, list(extra_args))
+    server = Server(f"http://127.0.0.1:{port}", port, drives, process, log_path)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"tessera exited early:\n{server.log()}")
+            raise AssertionError(f"{args[0]} exited early:\n{server.log()}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return server
         except OSError:
             time.sleep(0.1)
     server.stop()
-    raise AssertionError(f"tessera did not listen within {STARTUP_TIMEOUT_S}s:\n{server.log()}")
+    raise AssertionError(f"{args[0]} did not listen within {STARTUP_TIMEOUT_S}s:\n{server.log()}")
 
 
 @pytest.fixture(scope="session")

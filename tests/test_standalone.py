@@ -5,14 +5,11 @@ on-disk format as `tessera serve`, both ways."""
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT_PASSWORD, ROOT_USER, Server, free_port, start_server
+from conftest import ROOT_PASSWORD, ROOT_USER, Server, free_port, launch, start_server
 
 STANDALONE = Path(__file__).resolve().parent.parent / "target/compose/standalone.wasm"
 MIB = 1 << 20
@@ -30,25 +27,11 @@ def start_wasmtime_serve(work_dir: Path) -> Server:
     for drive in drives:
         drive.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    log_path = work_dir / "wasmtime.log"
     args = [wasmtime_binary(), "serve", "-Scli", "--addr", f"127.0.0.1:{port}"]
     for index, drive in enumerate(drives, start=1):
         args += ["--dir", f"{drive}::/d{index}"]
     args += ["--env", f"TESSERA_ROOT_USER={ROOT_USER}", "--env", f"TESSERA_ROOT_PASSWORD={ROOT_PASSWORD}", str(STANDALONE)]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", port, drives, process, log_path)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"wasmtime serve exited early:\n{server.log()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.stop()
-    raise AssertionError(f"wasmtime serve did not listen:\n{server.log()}")
+    return launch(args, port, drives, work_dir / "wasmtime.log")
 
 
 @pytest.fixture(scope="module")
