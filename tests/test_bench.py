@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT_PASSWORD, ROOT_USER, tessera_binary
 
 
-@pytest.mark.parametrize("workload", ["put", "get", "mixed", "list"])
+@pytest.mark.parametrize("workload", ["put", "get", "mixed", "list", "overhead"])
 def test_bench_workloads_report_figures(server, s3, workload, tmp_path):
     out = tmp_path / f"{workload}.json"
     bucket = f"bench-{workload}"
@@ -29,6 +29,8 @@ def test_bench_workloads_report_figures(server, s3, workload, tmp_path):
     assert report["ops_per_s"] > 0 and report["p50_ms"] > 0 and report["p99_ms"] >= report["p50_ms"]
     if workload in ("put", "get", "mixed"):
         assert report["mib_per_s"] > 0
+    if workload == "overhead":
+        assert set(report["by_operation"]) == {"STATIC", "NODE", "HEAD-BUCKET"}
     if workload == "mixed":
         assert set(report["by_operation"]) <= {"GET", "HEAD", "PUT", "DELETE"} and len(report["by_operation"]) >= 3
     assert "p99 ms" in result.stdout

@@ -69,7 +69,14 @@ pub async fn serve(listener: TcpListener, node: Node) -> Result<()> {
     Ok(())
 }
 
+/// Liveness, answered by the host itself (no instance): for orchestrators, and the baseline
+/// `tessera bench --workload overhead` measures the component path against.
+pub const LIVENESS_PATH: &str = "/_tessera/health/live";
+
 async fn handle(node: &Arc<Node>, slots: &Arc<Semaphore>, request: Request<hyper::body::Incoming>) -> Response<HyperOutgoingBody> {
+    if request.uri().path() == LIVENESS_PATH {
+        return text_response(StatusCode::OK, "ok\n");
+    }
     let method = request.method().clone();
     let uri = request.uri().clone();
     match run_handler(node, slots, request).await {
@@ -107,9 +114,14 @@ async fn run_handler(node: &Arc<Node>, slots: &Arc<Semaphore>, request: Request<
 
 fn internal_error() -> Response<HyperOutgoingBody> {
     let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>";
+    let mut response = text_response(StatusCode::INTERNAL_SERVER_ERROR, body);
+    response.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/xml"));
+    response
+}
+
+fn text_response(status: StatusCode, body: &'static str) -> Response<HyperOutgoingBody> {
     let body = Full::new(Bytes::from_static(body.as_bytes())).map_err(|never: Infallible| match never {}).boxed_unsync();
     let mut response = Response::new(body);
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/xml"));
+    *response.status_mut() = status;
     response
 }

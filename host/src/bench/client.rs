@@ -39,6 +39,19 @@ impl S3Client {
         Ok(Self { http, endpoint, host, signer })
     }
 
+    /// An unsigned GET of `path`, for probes that must not depend on credentials.
+    pub async fn get_unsigned(&self, path: &str) -> Result<Outcome> {
+        let uri = format!("{}{}", self.endpoint.to_string().trim_end_matches('/'), path);
+        let request = Request::builder().method(Method::GET).uri(uri).body(Empty::new().boxed())?;
+        let response = self.http.request(request).await?;
+        let status = response.status();
+        let mut body = response.into_body();
+        while let Some(frame) = body.frame().await {
+            frame?;
+        }
+        Ok(Outcome { status, bytes: 0 })
+    }
+
     /// Sends one request and drains the response body, counting its bytes.
     pub async fn send(&self, method: Method, bucket: &str, key: &str, query: &[(&str, &str)], body: Option<Bytes>) -> Result<Outcome> {
         let path = if key.is_empty() { format!("/{bucket}") } else { format!("/{bucket}/{}", uri_encode(key, false)) };

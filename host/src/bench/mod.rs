@@ -1,6 +1,9 @@
 //! `tessera bench`: an S3 load generator for any endpoint (warp-like). Workloads `put`, `get`,
 //! `mixed` (45% GET, 30% HEAD, 15% PUT, 10% DELETE) and `list`; fixed or ranged object sizes;
 //! a warm-up that is not measured; throughput and latency percentiles, live progress, JSON.
+//! `overhead` (against `tessera serve` only) alternates a response the host gives itself
+//! (STATIC) with the smallest one the node component gives (NODE: an anonymous request it
+//! refuses) and a signed HeadBucket (HEAD-BUCKET): NODE − STATIC is the price of an instance.
 
 mod client;
 mod report;
@@ -16,7 +19,7 @@ use bytes::Bytes;
 use hyper::{Method, StatusCode};
 use tokio::sync::Mutex;
 
-use client::S3Client;
+use client::{Outcome, S3Client};
 use report::{Report, Sample};
 
 /// Objects a `get`, `mixed` or `list` run reads, when not given.
@@ -30,6 +33,7 @@ pub enum Workload {
     Get,
     Mixed,
     List,
+    Overhead,
 }
 
 #[derive(clap::Args)]
@@ -194,7 +198,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         stop: AtomicBool::new(false),
     });
     ensure_bucket(&shared).await?;
-    if args.workload != Workload::Put {
+    if matches!(args.workload, Workload::Get | Workload::Mixed | Workload::List) {
         prepare(&shared, args.objects.unwrap_or(concurrency * DEFAULT_OBJECTS_PER_WORKER), concurrency).await?;
     }
     if !warmup.is_zero() {
@@ -326,6 +330,7 @@ async fn one_operation(shared: &Shared, worker: usize, sequence: u64, random: &m
         Workload::Put => "PUT",
         Workload::Get => "GET",
         Workload::List => "LIST",
+        Workload::Overhead => ["STATIC", "NODE", "HEAD-BUCKET"][(sequence % 3) as usize],
         Workload::Mixed => match random.below(100) {
             0..45 => "GET",
             45..75 => "HEAD",
@@ -346,6 +351,13 @@ async fn one_operation(shared: &Shared, worker: usize, sequence: u64, random: &m
             result
         }
         "LIST" => shared.client.send(Method::GET, &shared.bucket, "", &[("list-type", "2"), ("prefix", "prepared/")], None).await,
+        "STATIC" => shared.client.get_unsigned(crate::server::LIVENESS_PATH).await,
+        // Refused by the node for want of a signature: the status the probe expects.
+        "NODE" => shared.client.get_unsigned("/").await.map(|outcome| Outcome {
+            status: if outcome.status == StatusCode::FORBIDDEN { StatusCode::OK } else { outcome.status },
+            ..outcome
+        }),
+        "HEAD-BUCKET" => shared.client.send(Method::HEAD, &shared.bucket, "", &[], None).await,
         "DELETE" => match own_keys.pop() {
             // Deleting what this worker wrote: no other worker reads it.
             Some(key) => shared.client.send(Method::DELETE, &shared.bucket, &key, &[], None).await,
