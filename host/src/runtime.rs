@@ -18,6 +18,8 @@ pub const MAX_CONCURRENT_REQUESTS: u32 = 128;
 /// Linear memory one instance may grow to. A request streams in 1 MiB blocks, so a few MiB
 /// per component suffice; the limit turns a runaway guest into an error, not an OOM.
 const MAX_MEMORY_BYTES: usize = 256 << 20;
+/// Bytes of each linear memory the pool resets with memset instead of madvise on reuse.
+const LINEAR_MEMORY_KEEP_RESIDENT_BYTES: usize = 0;
 
 /// What every request's store holds.
 pub struct State {
@@ -122,7 +124,7 @@ fn engine_config() -> Config {
         .max_memories_per_component(4)
         .max_tables_per_component(8)
         .max_memory_size(MAX_MEMORY_BYTES)
-        .linear_memory_keep_resident(1 << 20)
+        .linear_memory_keep_resident(LINEAR_MEMORY_KEEP_RESIDENT_BYTES)
         .max_unused_warm_slots(instances / 4);
     config.allocation_strategy(pool);
     // `TESSERA_PROFILE=perfmap` names Wasm functions for `perf` (for benches, not production).
