@@ -1,6 +1,7 @@
 //! `cargo xtask`: builds the Wasm components, composes them with wac, builds the host, and runs
 //! the tests and benches. Every tool it needs is installed on first use and cached.
 
+mod bench_compare;
 mod compose;
 mod erasure;
 mod tools;
@@ -10,7 +11,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <build | run [tessera serve args...] | test | bench erasure>";
+const USAGE: &str = "usage: cargo xtask <build | run [tessera serve args...] | test | bench erasure | bench compare>";
 
 /// The stock runtime the standalone node is tested under (same wasmtime as the host).
 const WASMTIME_CLI_VERSION: &str = "48.0.8";
@@ -36,6 +37,11 @@ fn main() -> Result<()> {
                 build()?;
                 bench_erasure()
             }
+            Some("compare") => {
+                build()?;
+                tools::ensure_cargo_tool("wasmtime", "wasmtime-cli", WASMTIME_CLI_VERSION)?;
+                bench_compare::run()
+            }
             _ => bail!(USAGE),
         },
         _ => bail!(USAGE),
@@ -47,7 +53,7 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
-fn step(what: &str) {
+pub fn step(what: &str) {
     eprintln!("\x1b[1;32m==>\x1b[0m {what}");
 }
 
