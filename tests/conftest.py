@@ -102,13 +102,16 @@ def launch(args, port: int, drives, log_path: Path, env=None) -> Server:
 
 @pytest.fixture(scope="session")
 def server():
-    work_dir = Path(tempfile.mkdtemp(prefix="tessera-e2e-"))
+    # A private parent: tests check that nothing appears beside the server's folder.
+    base = Path(tempfile.mkdtemp(prefix="tessera-e2e-"))
+    work_dir = base / "server"
+    work_dir.mkdir()
     server = start_server(work_dir)
     yield server
     server.stop()
     assert server.process.returncode == 0, f"tessera did not stop cleanly:\n{server.log()}"
     assert "panicked" not in server.log(), server.log()
-    shutil.rmtree(work_dir, ignore_errors=True)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
