@@ -93,6 +93,8 @@ fn start_s3s_fs(port: u16, data: &Path) -> Result<Command> {
 }
 
 /// Garage needs a config, a layout and a key before it serves S3: all done here, single node.
+/// Its fsyncs are turned on: Tessera fsyncs every shard and metadata file before it answers,
+/// and a comparison should not trade durability for speed behind the reader's back.
 fn start_garage(port: u16, data: &Path) -> Result<Command> {
     fs::create_dir_all(data)?;
     let rpc_port = free_port()?;
@@ -102,6 +104,7 @@ fn start_garage(port: u16, data: &Path) -> Result<Command> {
         &config,
         format!(
             "metadata_dir = \"{meta}\"\ndata_dir = \"{data_dir}\"\ndb_engine = \"lmdb\"\nreplication_factor = 1\n\
+             data_fsync = true\nmetadata_fsync = true\n\
              rpc_bind_addr = \"127.0.0.1:{rpc_port}\"\nrpc_public_addr = \"127.0.0.1:{rpc_port}\"\n\
              rpc_secret = \"{secret}\"\n\n[s3_api]\ns3_region = \"us-east-1\"\napi_bind_addr = \"127.0.0.1:{port}\"\n\
              root_domain = \".s3.garage.localhost\"\n\n[admin]\napi_bind_addr = \"127.0.0.1:{admin_port}\"\n",
@@ -177,11 +180,16 @@ fn number(json: &str, field: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-pub fn run() -> Result<()> {
+/// Runs every target, or only those named in `only`.
+pub fn run(only: &[String]) -> Result<()> {
+    if let Some(unknown) = only.iter().find(|name| !TARGETS.iter().any(|target| target.name == name.as_str())) {
+        let known: Vec<&str> = TARGETS.iter().map(|target| target.name).collect();
+        bail!("unknown target {unknown}; targets: {}", known.join(", "));
+    }
     let work = root().join("target/bench/compare-work");
     let mut rows = Vec::new();
     let mut unavailable = Vec::new();
-    for target in &TARGETS {
+    for target in TARGETS.iter().filter(|target| only.is_empty() || only.iter().any(|name| name == target.name)) {
         if let Some((binary, args)) = target.install {
             let present = Command::new(binary).arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
             if !present {

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <build | run [tessera serve args...] | test | bench erasure | bench compare>";
+const USAGE: &str = "usage: cargo xtask <build | run [tessera serve args...] | test | bench erasure | bench compare [target...]>";
 
 /// The stock runtime the standalone node is tested under (same wasmtime as the host).
 const WASMTIME_CLI_VERSION: &str = "48.0.8";
@@ -40,7 +40,7 @@ fn main() -> Result<()> {
             Some("compare") => {
                 build()?;
                 tools::ensure_cargo_tool("wasmtime", "wasmtime-cli", WASMTIME_CLI_VERSION)?;
-                bench_compare::run()
+                bench_compare::run(&args[2..])
             }
             _ => bail!(USAGE),
         },
