@@ -130,7 +130,7 @@ fn test() -> Result<()> {
     run_command(cargo().args(["test", "--release", "--package", "tessera", "--package", "simd-kernels"]))?;
     // Components are cdylibs: natively only their test harness is built (`--lib`), never the
     // shared library, whose WIT export names the native linker rejects.
-    run_command(cargo().args(["test", "--release", "--lib", "--package", "object-layer"]))?;
+    run_command(cargo().args(["test", "--release", "--lib", "--package", "object-layer", "--package", "drive-fs"]))?;
     step("end-to-end tests (pytest against target/release/tessera and wasmtime serve)");
     tools::ensure_python_packages(&["pytest"])?;
     tools::ensure_cargo_tool("wasmtime", "wasmtime-cli", WASMTIME_CLI_VERSION)?;
