@@ -67,7 +67,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if args.drives.is_empty() {
         bail!("at least one drive is needed");
     }
-    let parity = args.parity.unwrap_or_else(|| default_parity(args.drives.len()));
+    let parity = args.parity.unwrap_or_else(|| simd_kernels::shards::default_parity(args.drives.len()));
     if parity > args.drives.len() / 2 {
         bail!("--parity {parity} is more than half of {} drives", args.drives.len());
     }
@@ -95,7 +95,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     println!("  erasure: {data} data + {parity} parity per object, engine {}", erasure::engine_name());
     println!("  access key: {}", credentials.access_key);
-    println!("  secret key: {}", credentials.secret_key);
+    // A secret the operator chose stays out of logs; the development one is public anyway.
+    match credentials.source {
+        CredentialSource::Environment => println!("  secret key: (the value of TESSERA_ROOT_PASSWORD)"),
+        CredentialSource::DevelopmentDefault => println!("  secret key: {}", credentials.secret_key),
+    }
     println!("  credentials from: {}", credentials.source);
     if credentials.source != CredentialSource::Environment {
         eprintln!(
@@ -103,16 +107,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
         );
     }
     server::serve(listener, node).await
-}
-
-fn default_parity(drive_count: usize) -> usize {
-    match drive_count {
-        0 | 1 => 0,
-        2 | 3 => 1,
-        4 | 5 => 2,
-        6 | 7 => 3,
-        _ => 4,
-    }
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]

@@ -1,6 +1,19 @@
 //! How an erasure block is cut into data shards. Every engine and every reader must agree on
 //! this, so it lives in exactly one place (the rule is also written in `wit/erasure.wit`).
 
+/// Parity shards per object for a set of `drive_count` drives when none is configured, as
+/// MinIO chooses: 0 for 1 drive, 1 for 2–3, 2 up to 5, 3 for 6–7, 4 from 8. The host shows it at
+/// startup and the object layer applies it, so both read it from here.
+pub fn default_parity(drive_count: usize) -> usize {
+    match drive_count {
+        0 | 1 => 0,
+        2 | 3 => 1,
+        4 | 5 => 2,
+        6 | 7 => 3,
+        _ => 4,
+    }
+}
+
 /// Bytes per shard for a block of `block_bytes` cut into `data_count` shards: the ceiling of
 /// the division, rounded up to even (Leopard works on 16-bit symbols), at least 2.
 pub fn shard_bytes(block_bytes: usize, data_count: usize) -> usize {

@@ -1,6 +1,8 @@
 //! The erasure set: how many data and parity shards, the quorums, and which drive holds which
 //! shard of an object.
 
+use simd_kernels::shards::default_parity;
+
 use crate::error::ObjectError;
 
 /// Object bytes per erasure block.
@@ -43,17 +45,6 @@ impl ErasureLayout {
     /// Drives that must agree on an object's metadata for it to be read.
     pub fn read_quorum(&self) -> usize {
         self.data
-    }
-}
-
-/// MinIO's default parity: 0 for 1 drive, 1 for 2–3, 2 up to 5, 3 for 6–7, 4 from 8.
-pub fn default_parity(drive_count: usize) -> usize {
-    match drive_count {
-        0 | 1 => 0,
-        2 | 3 => 1,
-        4 | 5 => 2,
-        6 | 7 => 3,
-        _ => 4,
     }
 }
 
