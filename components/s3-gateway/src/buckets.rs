@@ -32,6 +32,12 @@ pub fn delete_bucket(request: S3Request<DeleteBucketInput>) -> S3Result<S3Respon
     Ok(S3Response::new(DeleteBucketOutput::default()))
 }
 
+pub fn get_bucket_location(request: S3Request<GetBucketLocationInput>) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    objects::head_bucket(&request.input.bucket).map_err(s3_error)?;
+    // One region, us-east-1, which S3 reports as an empty constraint.
+    Ok(S3Response::new(GetBucketLocationOutput::default()))
+}
+
 /// The single owner of everything until identities exist.
 pub fn owner() -> Owner {
     Owner { display_name: Some("tessera".into()), id: Some("tessera".into()) }

@@ -1,46 +1,57 @@
-//! ListObjectsV2.
+//! Listing: ListObjectsV2 and ListObjects (V1), over one query to the object layer.
 
 use base64::Engine as _;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use crate::bindings::tessera::node::objects::{self, ListQuery};
+use crate::bindings::tessera::node::objects::{self, ListPage, ListQuery};
 use crate::errors::s3_error;
 use crate::objects::timestamp;
 
 /// Most keys per page, as S3.
 const MAX_KEYS: i32 = 1000;
 
-pub fn list_objects_v2(request: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
-    let input = request.input;
-    let max_keys = input.max_keys.unwrap_or(MAX_KEYS);
+/// One page in S3's terms: what both list versions return, before their own fields.
+struct Listing {
+    page: ListPage,
+    contents: Vec<Object>,
+    common_prefixes: Vec<CommonPrefix>,
+    max_keys: i32,
+    url_encoded: bool,
+}
+
+impl Listing {
+    fn encode(&self, text: &str) -> String {
+        if self.url_encoded { url_encode(text) } else { text.to_owned() }
+    }
+}
+
+fn list(
+    bucket: &str,
+    prefix: Option<&str>,
+    delimiter: Option<&str>,
+    after: String,
+    max_keys: Option<i32>,
+    encoding_type: Option<&EncodingType>,
+) -> S3Result<Listing> {
+    let max_keys = max_keys.unwrap_or(MAX_KEYS);
     if max_keys < 0 {
         return Err(s3_error!(InvalidArgument, "max-keys must be between 0 and {MAX_KEYS}"));
     }
-    let url_encoded = match &input.encoding_type {
+    let url_encoded = match encoding_type {
         None => false,
         Some(encoding) if encoding.as_str() == EncodingType::URL => true,
         Some(_) => return Err(s3_error!(InvalidArgument, "Invalid Encoding Method specified in Request")),
     };
-    // The continuation token is the last key (or common prefix) returned, base64-encoded so
-    // that clients treat it as opaque; it takes precedence over start-after.
-    let after = match &input.continuation_token {
-        Some(token) => base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(token)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
-        None => input.start_after.clone().unwrap_or_default(),
-    };
     let query = ListQuery {
-        prefix: input.prefix.clone().unwrap_or_default(),
-        delimiter: input.delimiter.clone().unwrap_or_default(),
+        prefix: prefix.unwrap_or_default().to_owned(),
+        delimiter: delimiter.unwrap_or_default().to_owned(),
         after,
         max_keys: max_keys.min(MAX_KEYS) as u32,
     };
-    let page = objects::list_objects(&input.bucket, &query).map_err(s3_error)?;
+    let page = objects::list_objects(bucket, &query).map_err(s3_error)?;
     let encode = |text: &str| if url_encoded { url_encode(text) } else { text.to_owned() };
-    let contents: Vec<Object> = page
+    let contents = page
         .objects
         .iter()
         .map(|info| Object {
@@ -52,24 +63,74 @@ pub fn list_objects_v2(request: S3Request<ListObjectsV2Input>) -> S3Result<S3Res
             ..Default::default()
         })
         .collect();
-    let common_prefixes: Vec<CommonPrefix> =
-        page.common_prefixes.iter().map(|prefix| CommonPrefix { prefix: Some(encode(prefix)) }).collect();
-    let key_count = (contents.len() + common_prefixes.len()) as i32;
+    let common_prefixes = page.common_prefixes.iter().map(|prefix| CommonPrefix { prefix: Some(encode(prefix)) }).collect();
+    Ok(Listing { page, contents, common_prefixes, max_keys: max_keys.min(MAX_KEYS), url_encoded })
+}
+
+pub fn list_objects_v2(request: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+    let input = request.input;
+    // The continuation token is the last key (or common prefix) returned, base64-encoded so
+    // that clients treat it as opaque; it takes precedence over start-after.
+    let after = match &input.continuation_token {
+        Some(token) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
+        None => input.start_after.clone().unwrap_or_default(),
+    };
+    let listing = list(
+        &input.bucket,
+        input.prefix.as_deref(),
+        input.delimiter.as_deref(),
+        after,
+        input.max_keys,
+        input.encoding_type.as_ref(),
+    )?;
+    let key_count = (listing.contents.len() + listing.common_prefixes.len()) as i32;
     Ok(S3Response::new(ListObjectsV2Output {
         name: Some(input.bucket),
-        prefix: Some(encode(&query.prefix)),
-        delimiter: input.delimiter.as_deref().map(encode),
-        start_after: input.start_after.as_deref().map(encode),
-        max_keys: Some(max_keys.min(MAX_KEYS)),
+        prefix: Some(listing.encode(input.prefix.as_deref().unwrap_or_default())),
+        delimiter: input.delimiter.as_deref().map(|delimiter| listing.encode(delimiter)),
+        start_after: input.start_after.as_deref().map(|start| listing.encode(start)),
+        max_keys: Some(listing.max_keys),
         key_count: Some(key_count),
         continuation_token: input.continuation_token,
-        is_truncated: Some(page.is_truncated),
-        next_continuation_token: page
+        is_truncated: Some(listing.page.is_truncated),
+        next_continuation_token: listing
+            .page
             .next_after
-            .filter(|_| page.is_truncated)
+            .clone()
+            .filter(|_| listing.page.is_truncated)
             .map(|after| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(after)),
-        contents: Some(contents),
-        common_prefixes: Some(common_prefixes),
+        contents: Some(listing.contents),
+        common_prefixes: Some(listing.common_prefixes),
+        encoding_type: input.encoding_type,
+        ..Default::default()
+    }))
+}
+
+pub fn list_objects(request: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+    let input = request.input;
+    let listing = list(
+        &input.bucket,
+        input.prefix.as_deref(),
+        input.delimiter.as_deref(),
+        input.marker.clone().unwrap_or_default(),
+        input.max_keys,
+        input.encoding_type.as_ref(),
+    )?;
+    Ok(S3Response::new(ListObjectsOutput {
+        name: Some(input.bucket),
+        prefix: Some(listing.encode(input.prefix.as_deref().unwrap_or_default())),
+        delimiter: input.delimiter.as_deref().map(|delimiter| listing.encode(delimiter)),
+        marker: Some(listing.encode(input.marker.as_deref().unwrap_or_default())),
+        max_keys: Some(listing.max_keys),
+        is_truncated: Some(listing.page.is_truncated),
+        // V1 clients continue from the last key returned, or from this marker.
+        next_marker: listing.page.next_after.clone().filter(|_| listing.page.is_truncated).map(|after| listing.encode(&after)),
+        contents: Some(listing.contents),
+        common_prefixes: Some(listing.common_prefixes),
         encoding_type: input.encoding_type,
         ..Default::default()
     }))

@@ -98,6 +98,37 @@ pub fn delete_object(request: S3Request<DeleteObjectInput>) -> S3Result<S3Respon
     Ok(S3Response::new(DeleteObjectOutput::default()))
 }
 
+/// Most keys one DeleteObjects request may name (as S3).
+const MAX_DELETE_KEYS: usize = 1000;
+
+pub fn delete_objects(request: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let input = request.input;
+    let keys = input.delete.objects;
+    if keys.len() > MAX_DELETE_KEYS {
+        return Err(s3_error!(MalformedXML, "DeleteObjects names at most {MAX_DELETE_KEYS} keys"));
+    }
+    objects::head_bucket(&input.bucket).map_err(s3_error)?;
+    let quiet = input.delete.quiet.unwrap_or(false);
+    let (mut deleted, mut errors) = (Vec::new(), Vec::new());
+    for identifier in keys {
+        match objects::delete(&input.bucket, &identifier.key) {
+            Ok(()) if quiet => {}
+            Ok(()) => deleted.push(DeletedObject { key: Some(identifier.key), ..Default::default() }),
+            // Each key fails on its own: the others are still deleted.
+            Err(error) => {
+                let error = s3_error(error);
+                errors.push(Error {
+                    code: Some(error.code().as_str().to_owned()),
+                    key: Some(identifier.key),
+                    message: error.message().map(str::to_owned),
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    Ok(S3Response::new(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() }))
+}
+
 /// An object's bytes as a stream: each poll reads the next chunk (≤ 1 MiB) from the object
 /// layer. The calls are synchronous imports, so the stream is always ready.
 struct DownloadStream {
