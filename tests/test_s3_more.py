@@ -59,3 +59,40 @@ def test_get_bucket_location(s3, bucket):
     with pytest.raises(ClientError) as excinfo:
         s3.get_bucket_location(Bucket="no-such-bucket-here")
     assert excinfo.value.response["Error"]["Code"] == "NoSuchBucket"
+
+
+def test_copy_object_copies_bytes_and_metadata(s3, bucket):
+    body = bytes(range(256)) * 12_000  # 3 MiB: several erasure blocks
+    s3.put_object(Bucket=bucket, Key="src", Body=body, ContentType="text/x-source", Metadata={"origin": "a"})
+    result = s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"})
+    head = s3.head_object(Bucket=bucket, Key="dst")
+    assert result["CopyObjectResult"]["ETag"] == head["ETag"] == s3.head_object(Bucket=bucket, Key="src")["ETag"]
+    assert head["ContentType"] == "text/x-source" and head["Metadata"] == {"origin": "a"}
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == body
+
+
+def test_copy_object_replace_metadata_and_across_buckets(s3, bucket):
+    s3.create_bucket(Bucket=f"{bucket}-other")
+    s3.put_object(Bucket=bucket, Key="src", Body=b"payload", Metadata={"origin": "a"})
+    s3.copy_object(
+        Bucket=f"{bucket}-other", Key="dst", CopySource=f"{bucket}/src",
+        MetadataDirective="REPLACE", Metadata={"origin": "b"}, ContentType="text/plain",
+    )
+    head = s3.head_object(Bucket=f"{bucket}-other", Key="dst")
+    assert head["Metadata"] == {"origin": "b"} and head["ContentType"] == "text/plain"
+    assert s3.get_object(Bucket=f"{bucket}-other", Key="dst")["Body"].read() == b"payload"
+
+
+def test_copy_object_errors(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="src", Body=b"x")
+    with pytest.raises(ClientError) as excinfo:
+        s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "absent"})
+    assert excinfo.value.response["Error"]["Code"] == "NoSuchKey"
+    with pytest.raises(ClientError) as excinfo:
+        s3.copy_object(Bucket=bucket, Key="src", CopySource={"Bucket": bucket, "Key": "src"})
+    assert excinfo.value.response["Error"]["Code"] == "InvalidRequest"
+    with pytest.raises(ClientError) as excinfo:
+        s3.copy_object(Bucket="no-such-bucket-here", Key="dst", CopySource={"Bucket": bucket, "Key": "src"})
+    assert excinfo.value.response["Error"]["Code"] == "NoSuchBucket"
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="dst")

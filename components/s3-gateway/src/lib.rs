@@ -102,6 +102,10 @@ impl S3 for Gateway {
         list::list_objects(request)
     }
 
+    async fn copy_object(&self, request: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        objects::copy_object(request)
+    }
+
     async fn delete_objects(&self, request: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
         objects::delete_objects(request)
     }

@@ -98,6 +98,51 @@ pub fn delete_object(request: S3Request<DeleteObjectInput>) -> S3Result<S3Respon
     Ok(S3Response::new(DeleteObjectOutput::default()))
 }
 
+/// CopyObject: the source streams through the gateway into a new upload, one chunk (≤ 1 MiB) at
+/// a time, so a copy costs no more memory than a GET and a PUT.
+pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    let input = request.input;
+    let (source_bucket, source_key) = match &input.copy_source {
+        CopySource::Bucket { bucket, key, version_id: None } => (bucket.to_string(), key.to_string()),
+        CopySource::Bucket { version_id: Some(_), .. } => {
+            return Err(s3_error!(NotImplemented, "Copying a given version needs versioning, which is not there yet"));
+        }
+        _ => return Err(s3_error!(NotImplemented, "Access point copy sources are not supported")),
+    };
+    let replace = match input.metadata_directive.as_ref().map(MetadataDirective::as_str) {
+        None | Some(MetadataDirective::COPY) => false,
+        Some(MetadataDirective::REPLACE) => true,
+        Some(other) => return Err(s3_error!(InvalidArgument, "Unknown metadata directive {other}")),
+    };
+    if !replace && source_bucket == input.bucket && source_key == input.key {
+        return Err(s3_error!(
+            InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata"
+        ));
+    }
+    let (source, _, download) = objects::get(&source_bucket, &source_key, None).map_err(s3_error)?;
+    let options = if replace {
+        let mut user_metadata: Vec<(String, String)> = input.metadata.unwrap_or_default().into_iter().collect();
+        user_metadata.sort();
+        PutOptions { content_type: input.content_type, user_metadata, size: Some(source.size), content_md5: None }
+    } else {
+        PutOptions { content_type: source.content_type, user_metadata: source.user_metadata, size: Some(source.size), content_md5: None }
+    };
+    let upload = objects::begin_put(&input.bucket, &input.key, &options).map_err(s3_error)?;
+    while let Some(chunk) = download.read().map_err(s3_error)? {
+        upload.write(&chunk).map_err(s3_error)?;
+    }
+    let copied = upload.finish().map_err(s3_error)?;
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(CopyObjectResult {
+            e_tag: Some(ETag::Strong(copied.etag)),
+            last_modified: Some(timestamp(copied.modified_ms)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
+
 /// Most keys one DeleteObjects request may name (as S3).
 const MAX_DELETE_KEYS: usize = 1000;
 
