@@ -22,8 +22,13 @@ struct Listing {
 
 impl Listing {
     fn encode(&self, text: &str) -> String {
-        if self.url_encoded { url_encode(text) } else { text.to_owned() }
+        encode_name(self.url_encoded, text)
     }
+}
+
+/// A key, prefix or delimiter as the response carries it.
+fn encode_name(url_encoded: bool, text: &str) -> String {
+    if url_encoded { url_encode(text) } else { text.to_owned() }
 }
 
 fn list(
@@ -50,7 +55,7 @@ fn list(
         max_keys: max_keys.min(MAX_KEYS) as u32,
     };
     let page = objects::list_objects(bucket, &query).map_err(s3_error)?;
-    let encode = |text: &str| if url_encoded { url_encode(text) } else { text.to_owned() };
+    let encode = |text: &str| encode_name(url_encoded, text);
     let contents = page
         .objects
         .iter()

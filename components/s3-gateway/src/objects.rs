@@ -207,6 +207,7 @@ impl futures::Stream for DownloadStream {
 
 impl ByteStream for DownloadStream {
     fn remaining_length(&self) -> RemainingLength {
-        RemainingLength::new_exact(self.remaining as usize)
+        // usize is 32 bits in Wasm: objects past 4 GiB have a length it cannot say.
+        usize::try_from(self.remaining).map_or_else(|_| RemainingLength::unknown(), RemainingLength::new_exact)
     }
 }
