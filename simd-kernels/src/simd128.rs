@@ -13,7 +13,7 @@ use core::arch::wasm32::{i8x16_swizzle, u8x16_shr, u8x16_splat, v128, v128_and, 
 use core::iter::zip;
 use core::ptr;
 
-use reed_solomon_simd::engine::tables::{self, Mul128, Multiply128lutT, Skew};
+use reed_solomon_simd::engine::tables::{Mul128, Multiply128lutT, Skew};
 use reed_solomon_simd::engine::{Engine, GF_MODULUS, GF_ORDER, GfElement, ShardsRefMut, utils};
 
 /// Reed-Solomon engine on WebAssembly SIMD128.
@@ -26,9 +26,38 @@ pub struct Simd128 {
 }
 
 impl Simd128 {
-    /// Borrows the multiplication and skew tables, computing them on first use.
+    /// Borrows the multiplication and skew tables, precomputed at build time (build.rs).
     pub fn new() -> Self {
-        Self { mul128: tables::get_mul128(), skew: tables::get_skew() }
+        Self { mul128: precomputed::mul128(), skew: precomputed::skew() }
+    }
+}
+
+/// reed-solomon-simd's own tables, computed by build.rs and embedded, so that a fresh instance
+/// does not spend ~13 ms building them. The bit-identical tests against the native engine
+/// check that they are read back exactly.
+mod precomputed {
+    use super::{Mul128, Multiply128lutT, Skew};
+
+    /// Embedded bytes at the alignment of the table types (u128 and u16).
+    #[repr(C, align(16))]
+    struct Aligned<Bytes: ?Sized>(Bytes);
+
+    static MUL128: &Aligned<[u8; 128 << 16]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/mul128.bin")));
+    static SKEW: &Aligned<[u8; 2 * 65535]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/skew.bin")));
+
+    const _: () = assert!(size_of::<Mul128>() == 128 << 16 && size_of::<Multiply128lutT>() == 128);
+    const _: () = assert!(size_of::<Skew>() == 2 * 65535);
+
+    pub fn mul128() -> &'static Mul128 {
+        // SAFETY: the bytes are a little-endian `[Multiply128lutT; 65536]` (each `lo` then `hi`,
+        // four u128 each, as build.rs writes them; Wasm is little-endian), sized and aligned for
+        // it by the assertions and `Aligned` above, and immutable for the program's life.
+        unsafe { &*MUL128.0.as_ptr().cast::<Mul128>() }
+    }
+
+    pub fn skew() -> &'static Skew {
+        // SAFETY: as above, for `[u16; 65535]`.
+        unsafe { &*SKEW.0.as_ptr().cast::<Skew>() }
     }
 }
 
