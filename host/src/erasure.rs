@@ -43,7 +43,12 @@ pub fn encode(data_count: u32, parity_count: u32, block: &[u8]) -> Result<Vec<Ve
 }
 
 /// The missing shards of one block, in shard order, natively.
-pub fn reconstruct(data_count: u32, parity_count: u32, shard_bytes: u32, shards: Vec<Option<Vec<u8>>>) -> Result<Vec<Vec<u8>>, ErasureError> {
+pub fn reconstruct(
+    data_count: u32,
+    parity_count: u32,
+    shard_bytes: u32,
+    shards: Vec<Option<Vec<u8>>>,
+) -> Result<Vec<Vec<u8>>, ErasureError> {
     codec::reconstruct(DefaultEngine::new(), data_count, parity_count, shard_bytes, shards).map_err(wit_error)
 }
 

@@ -71,7 +71,8 @@ pub struct WasmEngine {
 impl WasmEngine {
     pub async fn load(path: &Path) -> Result<Self> {
         let wasm_engine = runtime::new_engine()?;
-        let component = Component::from_file(&wasm_engine, path).map_err(anyhow_error).with_context(|| format!("loading {}", path.display()))?;
+        let component =
+            Component::from_file(&wasm_engine, path).map_err(anyhow_error).with_context(|| format!("loading {}", path.display()))?;
         let linker = runtime::host_linker(&wasm_engine)?;
         let mut store = runtime::new_store(&wasm_engine, &DriveSet::none(), &[]);
         let engine = engine_bindings::ErasureEngine::instantiate_async(&mut store, &component, &linker).await.map_err(anyhow_error)?;
@@ -87,7 +88,13 @@ impl WasmEngine {
         Ok(result.map_err(|error| format!("{error:?}")))
     }
 
-    pub async fn reconstruct(&mut self, data: u32, parity: u32, shard_bytes: u32, shards: &[Option<Vec<u8>>]) -> Result<Result<Vec<Vec<u8>>, String>> {
+    pub async fn reconstruct(
+        &mut self,
+        data: u32,
+        parity: u32,
+        shard_bytes: u32,
+        shards: &[Option<Vec<u8>>],
+    ) -> Result<Result<Vec<Vec<u8>>, String>> {
         let result = self
             .engine
             .tessera_node_erasure()
@@ -164,7 +171,8 @@ fn native_nanos(operation: Operation, data: u32, parity: u32, iterations: u32) -
                 .collect();
             let started = Instant::now();
             for _ in 0..iterations {
-                crate::erasure::reconstruct(data, parity, shard_bytes as u32, shards.clone()).map_err(|error| anyhow::anyhow!("{error:?}"))?;
+                crate::erasure::reconstruct(data, parity, shard_bytes as u32, shards.clone())
+                    .map_err(|error| anyhow::anyhow!("{error:?}"))?;
             }
             Ok(started.elapsed().as_nanos() as u64)
         }
@@ -301,7 +309,8 @@ mod tests {
         }
         assert_eq!(engines.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(), ["simd128", "scalar"]);
         let mut seed = 1u64;
-        let layouts: Vec<(u32, u32)> = (1..=16).map(|count| (count, count)).chain([(4, 2), (8, 4), (12, 4), (3, 1), (5, 3), (16, 1)]).collect();
+        let layouts: Vec<(u32, u32)> =
+            (1..=16).map(|count| (count, count)).chain([(4, 2), (8, 4), (12, 4), (3, 1), (5, 3), (16, 1)]).collect();
         for (data, parity) in layouts {
             for length in [1usize, 2, 3, 63, 64, 65, 1000, 4097, 65_536 + 5, 1 << 20] {
                 seed += 1;

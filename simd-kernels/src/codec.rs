@@ -49,12 +49,7 @@ fn check_layout(data_count: u32, parity_count: u32) -> Result<(), CodecError> {
 }
 
 /// The `parity_count` parity shards of `block`, cut into data shards as `crate::shards` says.
-pub fn encode_parity<E: Engine>(
-    engine: E,
-    data_count: u32,
-    parity_count: u32,
-    block: &[u8],
-) -> Result<Vec<Vec<u8>>, CodecError> {
+pub fn encode_parity<E: Engine>(engine: E, data_count: u32, parity_count: u32, block: &[u8]) -> Result<Vec<Vec<u8>>, CodecError> {
     check_layout(data_count, parity_count)?;
     if block.is_empty() {
         return Err(CodecError::InvalidShards("empty block".into()));
@@ -206,8 +201,7 @@ mod tests {
     /// Every shard of `block` in shard order, data first, as a writer stores them.
     fn stored_shards(data: u32, parity: u32, block: &[u8]) -> Vec<Vec<u8>> {
         let shard_bytes = shards::shard_bytes(block.len(), data as usize);
-        let mut stored: Vec<Vec<u8>> =
-            (0..data as usize).map(|index| shards::data_shard(block, index, shard_bytes)).collect();
+        let mut stored: Vec<Vec<u8>> = (0..data as usize).map(|index| shards::data_shard(block, index, shard_bytes)).collect();
         stored.extend(encode_parity(NoSimd::new(), data, parity, block).unwrap());
         stored
     }
@@ -292,9 +286,6 @@ mod tests {
         assert!(invalid_shards(reconstruct(NoSimd::new(), 2, 2, 3, vec![Some(vec![0; 3]); 4])));
         assert!(invalid_shards(reconstruct(NoSimd::new(), 2, 2, 4, vec![Some(vec![0; 4]); 3])));
         assert!(invalid_shards(reconstruct(NoSimd::new(), 2, 2, 4, vec![Some(vec![0; 4]), Some(vec![0; 6]), None, None])));
-        assert_eq!(
-            reconstruct(NoSimd::new(), 2, 2, 4, vec![None, None, None, Some(vec![0; 4])]),
-            Err(CodecError::TooFewShards)
-        );
+        assert_eq!(reconstruct(NoSimd::new(), 2, 2, 4, vec![None, None, None, Some(vec![0; 4])]), Err(CodecError::TooFewShards));
     }
 }

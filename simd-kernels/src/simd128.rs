@@ -154,12 +154,8 @@ impl Multiplier {
         let low_nibble = u8x16_splat(0x0f);
         // A byte shift by 4 leaves only the high nibble, so it needs no mask (SSSE3 has no byte
         // shift and masks after a 64-bit one).
-        let nibbles = [
-            v128_and(symbols.lo, low_nibble),
-            u8x16_shr(symbols.lo, 4),
-            v128_and(symbols.hi, low_nibble),
-            u8x16_shr(symbols.hi, 4),
-        ];
+        let nibbles =
+            [v128_and(symbols.lo, low_nibble), u8x16_shr(symbols.lo, 4), v128_and(symbols.hi, low_nibble), u8x16_shr(symbols.hi, 4)];
         let mut product = Symbols { lo: u8x16_splat(0), hi: u8x16_splat(0) };
         for (k, nibble) in nibbles.into_iter().enumerate() {
             product.lo = v128_xor(product.lo, i8x16_swizzle(self.lo[k], nibble));

@@ -276,15 +276,16 @@ fn measure(target: &Target, work: &Path) -> Result<Vec<Row>> {
 }
 
 fn print_table(rows: &[Row]) {
-    println!("\n{:<16} {:<24} {:>10} {:>10} {:>9} {:>9} {:>12}", "workload", "target", "MiB/s", "ops/s", "p50 ms", "p99 ms", "vs best peer");
+    println!(
+        "\n{:<16} {:<24} {:>10} {:>10} {:>9} {:>9} {:>12}",
+        "workload", "target", "MiB/s", "ops/s", "p50 ms", "p99 ms", "vs best peer"
+    );
     for workload in &WORKLOADS {
-        let figure = |row: &Row| if workload.by_bandwidth { row.mib_per_s } else { row.ops_per_s };
+        let figure = |row: &Row| {
+            if workload.by_bandwidth { row.mib_per_s } else { row.ops_per_s }
+        };
         let is_peer = |name: &str| TARGETS.iter().any(|target| target.name == name && target.is_peer);
-        let best_peer = rows
-            .iter()
-            .filter(|row| row.workload == workload.name && is_peer(&row.target))
-            .map(figure)
-            .fold(0.0f64, f64::max);
+        let best_peer = rows.iter().filter(|row| row.workload == workload.name && is_peer(&row.target)).map(figure).fold(0.0f64, f64::max);
         for row in rows.iter().filter(|row| row.workload == workload.name) {
             let ratio = if best_peer > 0.0 { format!("{:.2}x", figure(row) / best_peer) } else { "-".into() };
             println!(

@@ -25,9 +25,7 @@ impl ErasureLayout {
         }
         let parity = parity.unwrap_or_else(|| default_parity(drive_count));
         if parity > drive_count / 2 {
-            return Err(ObjectError::Internal(format!(
-                "parity {parity} is more than half of {drive_count} drives"
-            )));
+            return Err(ObjectError::Internal(format!("parity {parity} is more than half of {drive_count} drives")));
         }
         Ok(Self { data: drive_count - parity, parity })
     }

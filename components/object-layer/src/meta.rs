@@ -184,9 +184,7 @@ fn decode_version(input: &mut Reader) -> Result<ObjectVersion, FormatError> {
     if metadata_count > MAX_USER_METADATA {
         return Err(FormatError::Invalid("too many user metadata entries"));
     }
-    let user_metadata = (0..metadata_count)
-        .map(|_| Ok((input.string()?, input.string()?)))
-        .collect::<Result<Vec<_>, FormatError>>()?;
+    let user_metadata = (0..metadata_count).map(|_| Ok((input.string()?, input.string()?))).collect::<Result<Vec<_>, FormatError>>()?;
     let data_count = input.u8()?;
     let parity_count = input.u8()?;
     let block_bytes = input.u32()?;

@@ -54,9 +54,7 @@ pub fn key_to_path(key: &str) -> Result<String, ObjectError> {
         }
         let escaped = escape_segment(segment);
         if escaped.len() > MAX_SEGMENT_BYTES {
-            return Err(ObjectError::InvalidKey(format!(
-                "a key segment between '/' is at most {MAX_SEGMENT_BYTES} bytes once stored"
-            )));
+            return Err(ObjectError::InvalidKey(format!("a key segment between '/' is at most {MAX_SEGMENT_BYTES} bytes once stored")));
         }
         path.push_str(&escaped);
     }

@@ -20,9 +20,9 @@ impl ErasureSet {
     pub fn open() -> Result<Self, ObjectError> {
         let drives = drive::drives();
         let parity = match std::env::var("TESSERA_PARITY") {
-            Ok(value) if !value.is_empty() => Some(
-                value.parse().map_err(|_| ObjectError::Internal(format!("TESSERA_PARITY={value} is not a number")))?,
-            ),
+            Ok(value) if !value.is_empty() => {
+                Some(value.parse().map_err(|_| ObjectError::Internal(format!("TESSERA_PARITY={value} is not a number")))?)
+            }
             _ => None,
         };
         let layout = ErasureLayout::for_drives(drives.len(), parity)?;
@@ -78,10 +78,7 @@ pub fn random_id() -> Result<String, ObjectError> {
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|elapsed| elapsed.as_millis() as u64).unwrap_or(0)
 }
 
 pub fn describe(error: &DriveError) -> String {

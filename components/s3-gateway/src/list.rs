@@ -46,7 +46,9 @@ fn list(
     let url_encoded = match encoding_type {
         None => false,
         Some(encoding) if encoding.as_str() == EncodingType::URL => true,
-        Some(_) => return Err(s3_error!(InvalidArgument, "Invalid Encoding Method specified in Request")),
+        Some(_) => {
+            return Err(s3_error!(InvalidArgument, "Invalid Encoding Method specified in Request"));
+        }
     };
     let query = ListQuery {
         prefix: prefix.unwrap_or_default().to_owned(),
@@ -84,14 +86,8 @@ pub fn list_objects_v2(request: S3Request<ListObjectsV2Input>) -> S3Result<S3Res
             .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
         None => input.start_after.clone().unwrap_or_default(),
     };
-    let listing = list(
-        &input.bucket,
-        input.prefix.as_deref(),
-        input.delimiter.as_deref(),
-        after,
-        input.max_keys,
-        input.encoding_type.as_ref(),
-    )?;
+    let listing =
+        list(&input.bucket, input.prefix.as_deref(), input.delimiter.as_deref(), after, input.max_keys, input.encoding_type.as_ref())?;
     let key_count = (listing.contents.len() + listing.common_prefixes.len()) as i32;
     Ok(S3Response::new(ListObjectsV2Output {
         name: Some(input.bucket),

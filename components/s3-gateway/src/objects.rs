@@ -37,7 +37,9 @@ pub async fn put_object(request: S3Request<PutObjectInput>) -> S3Result<S3Respon
     let mut user_metadata: Vec<(String, String)> = input.metadata.unwrap_or_default().into_iter().collect();
     user_metadata.sort();
     let size = match input.content_length {
-        Some(length) if length < 0 => return Err(s3_error!(InvalidArgument, "negative Content-Length")),
+        Some(length) if length < 0 => {
+            return Err(s3_error!(InvalidArgument, "negative Content-Length"));
+        }
         Some(length) => Some(length as u64),
         None => None,
     };
@@ -68,8 +70,7 @@ pub fn get_object(request: S3Request<GetObjectInput>) -> S3Result<S3Response<Get
     Ok(S3Response::new(GetObjectOutput {
         body: Some(StreamingBlob::new(body)),
         content_length: Some(length as i64),
-        content_range: content_range
-            .map(|range| format!("bytes {}-{}/{}", range.start, range.start + range.length - 1, info.size)),
+        content_range: content_range.map(|range| format!("bytes {}-{}/{}", range.start, range.start + range.length - 1, info.size)),
         accept_ranges: Some("bytes".into()),
         content_type: info.content_type.clone(),
         e_tag: Some(ETag::Strong(info.etag.clone())),
@@ -107,12 +108,16 @@ pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<C
         CopySource::Bucket { version_id: Some(_), .. } => {
             return Err(s3_error!(NotImplemented, "Copying a given version needs versioning, which is not there yet"));
         }
-        _ => return Err(s3_error!(NotImplemented, "Access point copy sources are not supported")),
+        _ => {
+            return Err(s3_error!(NotImplemented, "Access point copy sources are not supported"));
+        }
     };
     let replace = match input.metadata_directive.as_ref().map(MetadataDirective::as_str) {
         None | Some(MetadataDirective::COPY) => false,
         Some(MetadataDirective::REPLACE) => true,
-        Some(other) => return Err(s3_error!(InvalidArgument, "Unknown metadata directive {other}")),
+        Some(other) => {
+            return Err(s3_error!(InvalidArgument, "Unknown metadata directive {other}"));
+        }
     };
     if !replace && source_bucket == input.bucket && source_key == input.key {
         return Err(s3_error!(
@@ -185,7 +190,9 @@ impl futures::Stream for DownloadStream {
     type Item = Result<Bytes, StdError>;
 
     fn poll_next(mut self: Pin<&mut Self>, _context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let Some(download) = &self.download else { return Poll::Ready(None) };
+        let Some(download) = &self.download else {
+            return Poll::Ready(None);
+        };
         match download.read() {
             Ok(Some(chunk)) => {
                 self.remaining = self.remaining.saturating_sub(chunk.len() as u64);

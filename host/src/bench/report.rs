@@ -66,27 +66,29 @@ impl Report {
         let mut names: Vec<&'static str> = samples.iter().map(|sample| sample.operation).collect();
         names.sort_unstable();
         names.dedup();
-        let by_operation = names
-            .into_iter()
-            .map(|name| (name, Figures::of(samples.iter().filter(|sample| sample.operation == name), elapsed)))
-            .collect();
+        let by_operation =
+            names.into_iter().map(|name| (name, Figures::of(samples.iter().filter(|sample| sample.operation == name), elapsed))).collect();
         Self { target: target.to_owned(), workload: workload.to_owned(), concurrency, elapsed, total, by_operation }
     }
 
     pub fn print(&self) {
+        println!("{} {} with {} in flight for {:.1}s", self.target, self.workload, self.concurrency, self.elapsed.as_secs_f64());
         println!(
-            "{} {} with {} in flight for {:.1}s",
-            self.target,
-            self.workload,
-            self.concurrency,
-            self.elapsed.as_secs_f64()
+            "{:<8} {:>9} {:>7} {:>10} {:>10} {:>9} {:>9} {:>9}",
+            "op", "count", "errors", "ops/s", "MiB/s", "p50 ms", "p90 ms", "p99 ms"
         );
-        println!("{:<8} {:>9} {:>7} {:>10} {:>10} {:>9} {:>9} {:>9}", "op", "count", "errors", "ops/s", "MiB/s", "p50 ms", "p90 ms", "p99 ms");
         let rows = self.by_operation.iter().map(|(name, figures)| (*name, figures)).chain(std::iter::once(("total", &self.total)));
         for (name, figures) in rows {
             println!(
                 "{:<8} {:>9} {:>7} {:>10.1} {:>10.1} {:>9.2} {:>9.2} {:>9.2}",
-                name, figures.operations, figures.errors, figures.ops_per_s, figures.mib_per_s, figures.p50_ms, figures.p90_ms, figures.p99_ms
+                name,
+                figures.operations,
+                figures.errors,
+                figures.ops_per_s,
+                figures.mib_per_s,
+                figures.p50_ms,
+                figures.p90_ms,
+                figures.p99_ms
             );
         }
     }
@@ -99,8 +101,7 @@ impl Report {
                 figures.operations, figures.errors, figures.ops_per_s, figures.mib_per_s, figures.p50_ms, figures.p90_ms, figures.p99_ms
             )
         };
-        let by_operation: Vec<String> =
-            self.by_operation.iter().map(|(name, one)| format!("\"{name}\": {{{}}}", figures(one))).collect();
+        let by_operation: Vec<String> = self.by_operation.iter().map(|(name, one)| format!("\"{name}\": {{{}}}", figures(one))).collect();
         format!(
             "{{\"target\": {:?}, \"workload\": {:?}, \"concurrency\": {}, \"seconds\": {:.3}, {}, \"by_operation\": {{{}}}}}\n",
             self.target,
