@@ -1,11 +1,15 @@
 //! `tessera`: the native host. It runs the composed node component (S3 gateway + object layer)
 //! and gives it what only a machine can: drives, the network and SIMD erasure coding.
 
+mod admin;
 mod bench;
 mod bindings;
+mod client;
 mod drive;
 mod erasure;
 mod erasure_bench;
+mod locks;
+mod maintenance;
 mod runtime;
 mod server;
 
@@ -27,6 +31,8 @@ struct Cli {
 enum Command {
     /// Serve S3 over erasure-coded drives.
     Serve(ServeArgs),
+    /// Administer a running node: heal, info.
+    Admin(admin::AdminArgs),
     /// Load-test any S3 endpoint: throughput and latency percentiles.
     Bench(bench::BenchArgs),
     /// Measure the erasure engines (run by `cargo xtask bench erasure`).
@@ -48,16 +54,22 @@ struct ServeArgs {
     /// Host names for virtual-hosted-style requests (`bucket.NAME`), with the port if clients send it.
     #[arg(long = "domain")]
     domains: Vec<String>,
+    /// Seconds between background heal scans of everything (0: never). Damage that reads
+    /// find, and drives that come back, are healed within seconds regardless.
+    #[arg(long, default_value_t = 3600)]
+    scan_interval: u64,
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
+    tracing_subscriber::fmt().with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))).init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Admin(args) => {
+            let code = runtime.block_on(admin::run(args))?;
+            std::process::exit(code)
+        }
         Command::Bench(args) => runtime.block_on(bench::run(args)),
         Command::ErasureBench(args) => runtime.block_on(erasure_bench::run(args)),
     }
@@ -97,8 +109,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
     println!("  access key: {}", credentials.access_key);
     // A secret the operator chose stays out of logs; the development one is public anyway.
     match credentials.source {
-        CredentialSource::Environment => println!("  secret key: (the value of TESSERA_ROOT_PASSWORD)"),
-        CredentialSource::DevelopmentDefault => println!("  secret key: {}", credentials.secret_key),
+        CredentialSource::Environment => {
+            println!("  secret key: (the value of TESSERA_ROOT_PASSWORD)")
+        }
+        CredentialSource::DevelopmentDefault => {
+            println!("  secret key: {}", credentials.secret_key)
+        }
     }
     println!("  credentials from: {}", credentials.source);
     if credentials.source != CredentialSource::Environment {
@@ -106,6 +122,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
             "WARNING: using the development credentials. Set TESSERA_ROOT_USER and TESSERA_ROOT_PASSWORD before storing anything real."
         );
     }
+    let node = std::sync::Arc::new(node);
+    node.drives().spawn_prober();
+    maintenance::spawn(node.clone(), std::time::Duration::from_secs(args.scan_interval));
     server::serve(listener, node).await
 }
 
@@ -136,11 +155,9 @@ impl Credentials {
             (Ok(access_key), Ok(secret_key)) if !access_key.is_empty() && !secret_key.is_empty() => {
                 Self { access_key, secret_key, source: CredentialSource::Environment }
             }
-            _ => Self {
-                access_key: "tesseraadmin".into(),
-                secret_key: "tesseraadmin".into(),
-                source: CredentialSource::DevelopmentDefault,
-            },
+            _ => {
+                Self { access_key: "tesseraadmin".into(), secret_key: "tesseraadmin".into(), source: CredentialSource::DevelopmentDefault }
+            }
         }
     }
 }

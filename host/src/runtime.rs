@@ -8,13 +8,17 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::bindings::NodeExportsPre;
 use crate::drive::DriveSet;
+use crate::locks::LockTable;
 
 /// The composed node (gateway + object layer), built by `cargo xtask build`.
 static NODE_WASM: &[u8] = include_bytes!(env!("TESSERA_NODE_WASM"));
 
 /// Requests served at once; each holds one instance from the pool.
 pub const MAX_CONCURRENT_REQUESTS: u32 = 128;
+/// Instances kept for the maintenance scheduler beside the requests' (it runs one at a time).
+const MAINTENANCE_INSTANCES: u32 = 2;
 /// Linear memory one instance may grow to. A request streams in 1 MiB blocks, so a few MiB
 /// per component suffice; the limit turns a runaway guest into an error, not an OOM.
 const MAX_MEMORY_BYTES: usize = 256 << 20;
@@ -28,6 +32,7 @@ pub struct State {
     http: WasiHttpCtx,
     limits: StoreLimits,
     pub drives: DriveSet,
+    pub locks: LockTable,
 }
 
 impl WasiView for State {
@@ -48,10 +53,12 @@ pub struct NodeConfig {
     pub env: Vec<(String, String)>,
 }
 
-/// The loaded node: ready to serve requests.
+/// The loaded node: ready to serve requests and run maintenance.
 pub struct Node {
     pre: ProxyPre<State>,
+    exports: NodeExportsPre<State>,
     config: NodeConfig,
+    locks: LockTable,
 }
 
 impl Node {
@@ -61,17 +68,32 @@ impl Node {
         let component = Component::new(&engine, NODE_WASM).map_err(anyhow_error)?;
         tracing::info!(bytes = NODE_WASM.len(), elapsed_ms = started.elapsed().as_millis() as u64, "node component compiled");
         let linker = host_linker(&engine)?;
-        let pre = ProxyPre::new(linker.instantiate_pre(&component).map_err(anyhow_error)?).map_err(anyhow_error)?;
-        Ok(Self { pre, config })
+        let instance_pre = linker.instantiate_pre(&component).map_err(anyhow_error)?;
+        let pre = ProxyPre::new(instance_pre.clone()).map_err(anyhow_error)?;
+        let exports = NodeExportsPre::new(instance_pre).map_err(anyhow_error)?;
+        Ok(Self { pre, exports, config, locks: LockTable::default() })
     }
 
     pub fn pre(&self) -> &ProxyPre<State> {
         &self.pre
     }
 
+    pub fn drives(&self) -> &DriveSet {
+        &self.config.drives
+    }
+
     /// A fresh store for one request.
     pub fn new_store(&self) -> Store<State> {
-        new_store(self.pre.engine(), &self.config.drives, &self.config.env)
+        let mut store = new_store(self.pre.engine(), &self.config.drives, &self.config.env);
+        store.data_mut().locks = self.locks.clone();
+        store
+    }
+
+    /// A fresh instance of the node, for calling its `maintenance` export.
+    pub async fn maintenance_instance(&self) -> Result<(Store<State>, crate::bindings::NodeExports)> {
+        let mut store = self.new_store();
+        let exports = self.exports.instantiate_async(&mut store).await.map_err(anyhow_error)?;
+        Ok((store, exports))
     }
 }
 
@@ -87,6 +109,7 @@ pub fn host_linker(engine: &Engine) -> Result<Linker<State>> {
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow_error)?;
     crate::drive::add_to_linker(&mut linker).map_err(anyhow_error)?;
     crate::erasure::add_to_linker(&mut linker).map_err(anyhow_error)?;
+    crate::locks::add_to_linker(&mut linker).map_err(anyhow_error)?;
     Ok(linker)
 }
 
@@ -103,6 +126,7 @@ pub fn new_store(engine: &Engine, drives: &DriveSet, env: &[(String, String)]) -
         http: WasiHttpCtx::new(),
         limits: StoreLimitsBuilder::new().memory_size(MAX_MEMORY_BYTES).build(),
         drives: drives.clone(),
+        locks: LockTable::default(),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limits);
@@ -112,7 +136,7 @@ pub fn new_store(engine: &Engine, drives: &DriveSet, env: &[(String, String)]) -
 fn engine_config() -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true).wasm_simd(true).cranelift_opt_level(wasmtime::OptLevel::Speed);
-    let instances = MAX_CONCURRENT_REQUESTS;
+    let instances = MAX_CONCURRENT_REQUESTS + MAINTENANCE_INSTANCES;
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(instances)
         .total_stacks(instances)
@@ -160,9 +184,9 @@ mod tests {
     }
 
     #[test]
-    fn the_node_imports_wasi_drives_and_erasure_only() {
+    fn the_node_imports_wasi_drives_erasure_and_locks_only() {
         let imports = import_names("../target/compose/node.wasm");
-        for tessera in ["tessera:node/drive@0.1.0", "tessera:node/erasure@0.1.0"] {
+        for tessera in ["tessera:node/drive@0.1.0", "tessera:node/erasure@0.1.0", "tessera:node/locks@0.1.0"] {
             assert!(imports.iter().any(|name| name == tessera), "node.wasm must import {tessera}: {imports:?}");
         }
         for name in &imports {

@@ -25,8 +25,7 @@ use crate::runtime::{MAX_CONCURRENT_REQUESTS, Node, anyhow_error};
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn serve(listener: TcpListener, node: Node) -> Result<()> {
-    let node = Arc::new(node);
+pub async fn serve(listener: TcpListener, node: Arc<Node>) -> Result<()> {
     // The instance pool has a fixed size: requests beyond it wait here instead of failing.
     let slots = Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS as usize));
     let graceful = GracefulShutdown::new();
@@ -79,8 +78,14 @@ async fn handle(node: &Arc<Node>, slots: &Arc<Semaphore>, request: Request<hyper
     }
     let method = request.method().clone();
     let uri = request.uri().clone();
+    let close_after = expects_continue_without_body(&request);
     match run_handler(node, slots, request).await {
-        Ok(response) => response,
+        Ok(mut response) => {
+            if close_after {
+                response.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+            }
+            response
+        }
         Err(error) => {
             tracing::error!(%method, %uri, error = format!("{error:#}"), "request failed in the node");
             internal_error()
@@ -88,7 +93,11 @@ async fn handle(node: &Arc<Node>, slots: &Arc<Semaphore>, request: Request<hyper
     }
 }
 
-async fn run_handler(node: &Arc<Node>, slots: &Arc<Semaphore>, request: Request<hyper::body::Incoming>) -> Result<Response<HyperOutgoingBody>> {
+async fn run_handler(
+    node: &Arc<Node>,
+    slots: &Arc<Semaphore>,
+    request: Request<hyper::body::Incoming>,
+) -> Result<Response<HyperOutgoingBody>> {
     let permit = slots.clone().acquire_owned().await?;
     let mut store = node.new_store();
     let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -110,6 +119,16 @@ async fn run_handler(node: &Arc<Node>, slots: &Arc<Semaphore>, request: Request<
             Err(error) => anyhow::Error::from(error).context("the request task failed"),
         }),
     }
+}
+
+/// `Expect: 100-continue` with an empty body: hyper answers it without a `100 Continue` (there
+/// is no body to wait for), which is allowed, but botocore (1.43) then keeps that answer's status
+/// line for the next `Expect` request on the same connection and misreads its response, until a
+/// 60 s timeout. Closing such a connection after the response resets the client's state.
+fn expects_continue_without_body(request: &Request<hyper::body::Incoming>) -> bool {
+    let headers = request.headers();
+    let expects = headers.get(hyper::header::EXPECT).is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    expects && headers.get(hyper::header::CONTENT_LENGTH).is_some_and(|value| value.as_bytes() == b"0")
 }
 
 fn internal_error() -> Response<HyperOutgoingBody> {

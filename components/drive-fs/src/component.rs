@@ -3,7 +3,9 @@
 use std::cell::RefCell;
 use std::path::PathBuf;
 
-use crate::local::{Fault, LocalDrive, PendingFile};
+use std::time::{Duration, Instant};
+
+use crate::local::{Fault, HeldLock, LocalDrive, OpenFile, PendingFile};
 
 mod bindings {
     wit_bindgen::generate!({
@@ -13,8 +15,9 @@ mod bindings {
 }
 
 use bindings::exports::tessera::node::drive::{
-    self as wit, DirEntry, DriveBorrow, DriveError, DriveUsage, FileInfo, Guest, GuestDrive, GuestWriter, WriterBorrow,
+    self as wit, DirEntry, DriveBorrow, DriveError, DriveUsage, FileInfo, Guest, GuestDrive, GuestReader, GuestWriter, WriterBorrow,
 };
+use bindings::exports::tessera::node::locks::{self as wit_locks, LockError};
 
 struct DriveFs;
 
@@ -23,6 +26,12 @@ pub struct Drive(LocalDrive);
 
 /// A file being written; dropping it uncommitted aborts it.
 pub struct Writer(RefCell<Option<PendingFile>>);
+
+/// A file open for reading.
+pub struct Reader(OpenFile);
+
+/// A held lock file; dropping it removes the file.
+pub struct Lease(#[allow(dead_code)] HeldLock);
 
 impl From<Fault> for DriveError {
     fn from(fault: Fault) -> Self {
@@ -38,8 +47,7 @@ impl From<Fault> for DriveError {
 
 /// The preopens, by guest path, in name order.
 fn preopened_paths() -> Vec<String> {
-    let mut paths: Vec<String> =
-        wasip2::filesystem::preopens::get_directories().into_iter().map(|(_descriptor, path)| path).collect();
+    let mut paths: Vec<String> = wasip2::filesystem::preopens::get_directories().into_iter().map(|(_descriptor, path)| path).collect();
     paths.sort();
     paths
 }
@@ -47,6 +55,7 @@ fn preopened_paths() -> Vec<String> {
 impl Guest for DriveFs {
     type Drive = Drive;
     type Writer = Writer;
+    type Reader = Reader;
 
     fn drives() -> Vec<wit::Drive> {
         preopened_paths().into_iter().map(|path| wit::Drive::new(Drive(LocalDrive::new(path.clone(), PathBuf::from(path))))).collect()
@@ -67,8 +76,13 @@ impl GuestDrive for Drive {
         self.0.label().to_owned()
     }
 
+    /// wasi:filesystem does not report space: zeros ("unknown") once the drive answers.
     fn usage(&self) -> Result<DriveUsage, DriveError> {
-        Err(DriveError::Faulty("wasi:filesystem does not report space".into()))
+        let root = self.0.stat("")?;
+        if !root.is_dir {
+            return Err(DriveError::Faulty("the drive is not a directory".into()));
+        }
+        Ok(DriveUsage { total_bytes: 0, free_bytes: 0 })
     }
 
     fn read_file(&self, path: String, max_bytes: u32) -> Result<Vec<u8>, DriveError> {
@@ -113,7 +127,58 @@ impl GuestDrive for Drive {
         let info = self.0.stat(&path)?;
         Ok(FileInfo { size: info.size, is_dir: info.is_dir, modified_ms: info.modified_ms })
     }
+
+    fn open_file(&self, path: String) -> Result<wit::Reader, DriveError> {
+        Ok(wit::Reader::new(Reader(self.0.open_file(&path)?)))
+    }
 }
+
+impl GuestReader for Reader {
+    fn size(&self) -> u64 {
+        self.0.size()
+    }
+
+    fn read_at(&self, offset: u64, length: u32) -> Result<Vec<u8>, DriveError> {
+        Ok(self.0.read_at(offset, length)?)
+    }
+}
+
+/// Locks as lock files on the first drive that answers. Every instance of a `wasmtime serve`
+/// process sees the same preopens in the same order, so they agree on that drive.
+impl wit_locks::Guest for DriveFs {
+    type Lease = Lease;
+
+    fn acquire(name: String, wait_ms: u32, lease_ms: u32) -> Result<wit_locks::Lease, LockError> {
+        let drives: Vec<LocalDrive> =
+            preopened_paths().into_iter().map(|path| LocalDrive::new(path.clone(), PathBuf::from(path))).collect();
+        let deadline = Instant::now() + Duration::from_millis(u64::from(wait_ms));
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let mut last_fault = None;
+            for drive in &drives {
+                match drive.try_lock(&name, u64::from(lease_ms)) {
+                    Ok(Some(held)) => return Ok(wit_locks::Lease::new(Lease(held))),
+                    Ok(None) => {
+                        last_fault = None;
+                        break;
+                    }
+                    // This drive cannot hold locks: the next one will.
+                    Err(fault) => last_fault = Some(fault),
+                }
+            }
+            if let Some(fault) = last_fault {
+                return Err(LockError::Unavailable(format!("no drive can hold lock files: {fault:?}")));
+            }
+            if Instant::now() >= deadline {
+                return Err(LockError::Timeout);
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+}
+
+impl wit_locks::GuestLease for Lease {}
 
 impl GuestWriter for Writer {
     fn append(&self, data: Vec<u8>) -> Result<(), DriveError> {

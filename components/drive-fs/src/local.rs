@@ -17,6 +17,8 @@ const MAX_PATH_BYTES: usize = 4096;
 const MAX_SEGMENT_BYTES: usize = 255;
 /// The drive's temp area, inside its own `.tessera` directory (bucket names cannot start with '.').
 pub const TEMP_DIR: &str = ".tessera/tmp";
+/// Where lock files live (`drive-fs` only; the native host locks in memory).
+pub const LOCK_DIR: &str = ".tessera/locks";
 
 /// Why a drive call failed; mirrors `drive-error` in `wit/drive.wit`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,8 +65,21 @@ pub struct LocalDrive {
     root: PathBuf,
 }
 
+/// A file open for reading: it stays readable when its path is replaced or deleted.
+pub struct OpenFile {
+    file: File,
+    size: u64,
+}
+
+/// A lock file this process created; removed when dropped.
+pub struct HeldLock {
+    path: PathBuf,
+    token: String,
+}
+
 /// A file being written in the temp area.
 pub struct PendingFile {
+    root: PathBuf,
     file: Option<File>,
     temp_path: PathBuf,
     final_path: PathBuf,
@@ -107,14 +122,103 @@ impl LocalDrive {
         Ok(resolved)
     }
 
+    /// A drive whose folder vanished answers "faulty", never "not found": an empty answer from
+    /// a missing drive would read as "this object does not exist here" and could outvote the
+    /// drives that hold it.
+    fn guard<T>(&self, result: DriveResult<T>) -> DriveResult<T> {
+        match result {
+            Err(Fault::NotFound) if !self.root.is_dir() => Err(Fault::Faulty(format!("drive folder {} is gone", self.root.display()))),
+            other => other,
+        }
+    }
+
     fn temp_path(&self) -> DriveResult<PathBuf> {
-        let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).map_err(|error| Fault::Faulty(format!("no randomness: {error}")))?;
-        let name: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-        Ok(self.root.join(TEMP_DIR).join(name))
+        Ok(self.root.join(TEMP_DIR).join(random_hex()?))
     }
 
     pub fn read_file(&self, path: &str, max_bytes: u32) -> DriveResult<Vec<u8>> {
+        self.guard(self.read_file_unguarded(path, max_bytes))
+    }
+
+    pub fn read_range(&self, path: &str, offset: u64, length: u32) -> DriveResult<Vec<u8>> {
+        self.guard(self.read_range_unguarded(path, offset, length))
+    }
+
+    pub fn write_file(&self, path: &str, data: &[u8]) -> DriveResult<()> {
+        self.guard(self.write_file_unguarded(path, data))
+    }
+
+    pub fn create_file(&self, path: &str) -> DriveResult<PendingFile> {
+        self.guard(self.create_file_unguarded(path))
+    }
+
+    pub fn rename(&self, source: &str, destination: &str) -> DriveResult<()> {
+        self.guard(self.rename_unguarded(source, destination))
+    }
+
+    pub fn delete(&self, path: &str, recursive: bool) -> DriveResult<()> {
+        self.guard(self.delete_unguarded(path, recursive))
+    }
+
+    pub fn prune_empty_dirs(&self, path: &str, stop_at: &str) -> DriveResult<()> {
+        self.guard(self.prune_empty_dirs_unguarded(path, stop_at))
+    }
+
+    pub fn make_dir(&self, path: &str) -> DriveResult<()> {
+        self.guard(self.make_dir_unguarded(path))
+    }
+
+    pub fn list_dir(&self, path: &str) -> DriveResult<Vec<Entry>> {
+        self.guard(self.list_dir_unguarded(path))
+    }
+
+    pub fn stat(&self, path: &str) -> DriveResult<Info> {
+        self.guard(self.stat_unguarded(path))
+    }
+
+    pub fn open_file(&self, path: &str) -> DriveResult<OpenFile> {
+        self.guard((|| {
+            let file = File::open(self.resolve(path, false)?)?;
+            let size = file.metadata()?.len();
+            Ok(OpenFile { file, size })
+        })())
+    }
+
+    /// Tries once to take the lock file for `name` (any string; hashed into a file name).
+    /// A lock file whose lease ran out belonged to a holder that crashed: it is broken.
+    pub fn try_lock(&self, name: &str, lease_ms: u64) -> DriveResult<Option<HeldLock>> {
+        let directory = self.resolve(LOCK_DIR, false)?;
+        let path = directory.join(format!("{:016x}", fnv1a(name.as_bytes())));
+        let token = random_hex()?;
+        let expires_ms = now_ms().saturating_add(lease_ms);
+        for _attempt in 0..2 {
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut file) => {
+                    file.write_all(format!("{expires_ms} {token}").as_bytes())?;
+                    return Ok(Some(HeldLock { path, token }));
+                }
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                    self.guard(make_dirs(&self.root, &directory))?;
+                }
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                    let held_until =
+                        fs::read_to_string(&path).ok().and_then(|text| text.split(' ').next().and_then(|ms| ms.parse::<u64>().ok()));
+                    // A lock file being written has no content yet: it is young, not stale.
+                    match held_until {
+                        Some(until) if until < now_ms() => {
+                            tracing_free_log(&format!("breaking the expired lock {}", path.display()));
+                            let _ = fs::remove_file(&path);
+                        }
+                        _ => return Ok(None),
+                    }
+                }
+                Err(error) => return self.guard(Err(error.into())),
+            }
+        }
+        Ok(None)
+    }
+
+    fn read_file_unguarded(&self, path: &str, max_bytes: u32) -> DriveResult<Vec<u8>> {
         let file = File::open(self.resolve(path, false)?)?;
         let size = file.metadata()?.len();
         if size > u64::from(max_bytes) {
@@ -123,7 +227,7 @@ impl LocalDrive {
         read_at_most(&file, 0, size as usize)
     }
 
-    pub fn read_range(&self, path: &str, offset: u64, length: u32) -> DriveResult<Vec<u8>> {
+    fn read_range_unguarded(&self, path: &str, offset: u64, length: u32) -> DriveResult<Vec<u8>> {
         if length as usize > MAX_CHUNK_BYTES {
             return Err(Fault::TooLarge);
         }
@@ -131,14 +235,14 @@ impl LocalDrive {
         read_at_most(&file, offset, length as usize)
     }
 
-    pub fn write_file(&self, path: &str, data: &[u8]) -> DriveResult<()> {
+    fn write_file_unguarded(&self, path: &str, data: &[u8]) -> DriveResult<()> {
         let final_path = self.resolve(path, false)?;
         let temp_path = self.temp_path()?;
         let result = (|| {
             let mut file = create_temp(&temp_path)?;
             file.write_all(data)?;
             file.sync_all()?;
-            publish(&temp_path, &final_path)
+            publish(&self.root, &temp_path, &final_path)
         })();
         if result.is_err() {
             let _ = fs::remove_file(&temp_path);
@@ -146,24 +250,24 @@ impl LocalDrive {
         result
     }
 
-    pub fn create_file(&self, path: &str) -> DriveResult<PendingFile> {
+    fn create_file_unguarded(&self, path: &str) -> DriveResult<PendingFile> {
         let final_path = self.resolve(path, false)?;
         let temp_path = self.temp_path()?;
         let file = create_temp(&temp_path)?;
-        Ok(PendingFile { file: Some(file), temp_path, final_path })
+        Ok(PendingFile { root: self.root.clone(), file: Some(file), temp_path, final_path })
     }
 
-    pub fn rename(&self, source: &str, destination: &str) -> DriveResult<()> {
+    fn rename_unguarded(&self, source: &str, destination: &str) -> DriveResult<()> {
         let source = self.resolve(source, false)?;
         let destination = self.resolve(destination, false)?;
         if let Some(parent) = destination.parent() {
-            fs::create_dir_all(parent)?;
+            make_dirs(&self.root, parent)?;
         }
         fs::rename(&source, &destination)?;
         sync_parent(&destination)
     }
 
-    pub fn delete(&self, path: &str, recursive: bool) -> DriveResult<()> {
+    fn delete_unguarded(&self, path: &str, recursive: bool) -> DriveResult<()> {
         let path = self.resolve(path, false)?;
         let result = match fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_dir() && recursive => fs::remove_dir_all(&path),
@@ -177,7 +281,7 @@ impl LocalDrive {
         }
     }
 
-    pub fn prune_empty_dirs(&self, path: &str, stop_at: &str) -> DriveResult<()> {
+    fn prune_empty_dirs_unguarded(&self, path: &str, stop_at: &str) -> DriveResult<()> {
         let stop = self.resolve(stop_at, true)?;
         let mut current = self.resolve(path, false)?;
         while current != stop && current.starts_with(&stop) {
@@ -194,11 +298,11 @@ impl LocalDrive {
         Ok(())
     }
 
-    pub fn make_dir(&self, path: &str) -> DriveResult<()> {
-        Ok(fs::create_dir_all(self.resolve(path, false)?)?)
+    fn make_dir_unguarded(&self, path: &str) -> DriveResult<()> {
+        make_dirs(&self.root, &self.resolve(path, false)?)
     }
 
-    pub fn list_dir(&self, path: &str) -> DriveResult<Vec<Entry>> {
+    fn list_dir_unguarded(&self, path: &str) -> DriveResult<Vec<Entry>> {
         let mut entries = Vec::new();
         for entry in fs::read_dir(self.resolve(path, true)?)? {
             let entry = entry?;
@@ -210,7 +314,7 @@ impl LocalDrive {
         Ok(entries)
     }
 
-    pub fn stat(&self, path: &str) -> DriveResult<Info> {
+    fn stat_unguarded(&self, path: &str) -> DriveResult<Info> {
         let meta = fs::metadata(self.resolve(path, true)?)?;
         let modified_ms = meta
             .modified()
@@ -220,6 +324,50 @@ impl LocalDrive {
             .unwrap_or(0);
         Ok(Info { size: meta.len(), is_dir: meta.is_dir(), modified_ms })
     }
+}
+
+impl OpenFile {
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn read_at(&self, offset: u64, length: u32) -> DriveResult<Vec<u8>> {
+        if length as usize > MAX_CHUNK_BYTES {
+            return Err(Fault::TooLarge);
+        }
+        read_at_most(&self.file, offset, length as usize)
+    }
+}
+
+impl Drop for HeldLock {
+    /// Releases the lock, unless it expired and someone else broke it and holds it now.
+    fn drop(&mut self) {
+        let ours = fs::read_to_string(&self.path).is_ok_and(|text| text.ends_with(&self.token));
+        if ours {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// 64-bit FNV-1a: lock file names from lock names (no collision resistance needed: two names
+/// sharing a file only ever wait for each other).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+fn random_hex() -> DriveResult<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|error| Fault::Faulty(format!("no randomness: {error}")))?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|elapsed| elapsed.as_millis() as u64).unwrap_or(0)
+}
+
+/// This crate has no logger: lock breaks are rare and worth a line on stderr.
+fn tracing_free_log(line: &str) {
+    eprintln!("drive-fs: {line}");
 }
 
 impl PendingFile {
@@ -233,7 +381,7 @@ impl PendingFile {
 
     pub fn commit(&mut self) -> DriveResult<()> {
         let file = self.file.take().ok_or_else(|| Fault::Faulty("writer already closed".into()))?;
-        let result = file.sync_all().map_err(Fault::from).and_then(|()| publish(&self.temp_path, &self.final_path));
+        let result = file.sync_all().map_err(Fault::from).and_then(|()| publish(&self.root, &self.temp_path, &self.final_path));
         if result.is_err() {
             let _ = fs::remove_file(&self.temp_path);
         }
@@ -258,17 +406,28 @@ impl Drop for PendingFile {
 fn create_temp(temp_path: &Path) -> DriveResult<File> {
     match OpenOptions::new().write(true).create_new(true).open(temp_path) {
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(temp_path.parent().expect("temp files live in the temp area"))?;
+            let temp_dir = temp_path.parent().expect("temp files live in the temp area");
+            let root = temp_dir.parent().and_then(Path::parent).expect("the temp area is two levels down");
+            make_dirs(root, temp_dir)?;
             Ok(OpenOptions::new().write(true).create_new(true).open(temp_path)?)
         }
         other => Ok(other?),
     }
 }
 
+/// Creates `dir` and its parents below the drive's root, but never the root itself: a drive
+/// folder that vanished stays vanished (and the drive faulty) rather than coming back empty.
+fn make_dirs(root: &Path, dir: &Path) -> DriveResult<()> {
+    if !root.is_dir() {
+        return Err(Fault::Faulty(format!("drive folder {} is gone", root.display())));
+    }
+    Ok(fs::create_dir_all(dir)?)
+}
+
 /// Moves a durable temp file to its place and makes the rename durable too.
-fn publish(temp_path: &Path, final_path: &Path) -> DriveResult<()> {
+fn publish(root: &Path, temp_path: &Path, final_path: &Path) -> DriveResult<()> {
     if let Some(parent) = final_path.parent() {
-        fs::create_dir_all(parent)?;
+        make_dirs(root, parent)?;
     }
     fs::rename(temp_path, final_path)?;
     sync_parent(final_path)
@@ -347,6 +506,44 @@ mod tests {
         drop(aborted);
         assert_eq!(fs::read_dir(drive.root().join(TEMP_DIR)).unwrap().count(), 0);
         assert_eq!(drive.read_file("b/k/.d1/part.1", 3).err(), Some(Fault::TooLarge));
+    }
+
+    #[test]
+    fn a_vanished_drive_is_faulty_and_never_recreated() {
+        let (dir, drive) = drive();
+        drive.write_file("b/k/.meta", b"1").unwrap();
+        fs::remove_dir_all(dir.path()).unwrap();
+        assert!(matches!(drive.read_file("b/k/.meta", 10), Err(Fault::Faulty(_))));
+        assert!(matches!(drive.write_file("b/k/.meta", b"2"), Err(Fault::Faulty(_))));
+        assert!(matches!(drive.make_dir("b/x"), Err(Fault::Faulty(_))));
+        assert!(matches!(drive.create_file("b/k/.d/part.1"), Err(Fault::Faulty(_))));
+        assert!(!dir.path().exists());
+    }
+
+    #[test]
+    fn an_open_file_outlives_its_deletion() {
+        let (_dir, drive) = drive();
+        drive.write_file("b/k/.d1/part.1", b"old bytes").unwrap();
+        let open = drive.open_file("b/k/.d1/part.1").unwrap();
+        drive.delete("b/k/.d1", true).unwrap();
+        assert_eq!(open.size(), 9);
+        assert_eq!(open.read_at(4, 100).unwrap(), b"bytes");
+    }
+
+    #[test]
+    fn lock_files_exclude_until_released_or_expired() {
+        let (_dir, drive) = drive();
+        let held = drive.try_lock("b/k", 60_000).unwrap().expect("free lock");
+        assert!(drive.try_lock("b/k", 60_000).unwrap().is_none());
+        assert!(drive.try_lock("b/other", 60_000).unwrap().is_some());
+        drop(held);
+        let short = drive.try_lock("b/k", 0).unwrap().expect("released lock");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        // Expired: broken by the next taker; the old holder's release leaves the new lock alone.
+        let next = drive.try_lock("b/k", 60_000).unwrap().expect("expired lock is broken");
+        drop(short);
+        assert!(drive.try_lock("b/k", 60_000).unwrap().is_none());
+        drop(next);
     }
 
     #[test]

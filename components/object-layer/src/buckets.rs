@@ -9,8 +9,8 @@ use crate::error::ObjectError;
 use crate::names::validate_bucket;
 use crate::set::{ErasureSet, now_ms};
 
-const BUCKET_FILE: &str = ".bucket";
-const MAX_BUCKET_FILE_BYTES: u32 = 4096;
+pub const BUCKET_FILE: &str = ".bucket";
+pub const MAX_BUCKET_FILE_BYTES: u32 = 4096;
 
 pub fn create(set: &ErasureSet, bucket: &str) -> Result<(), ObjectError> {
     validate_bucket(bucket)?;
@@ -36,8 +36,9 @@ pub fn head(set: &ErasureSet, bucket: &str) -> Result<BucketInfo, ObjectError> {
         let created_ms = found.iter().find_map(|bytes| std::str::from_utf8(bytes).ok()?.trim().parse().ok());
         return Ok(BucketInfo { name: bucket.to_owned(), created_ms: created_ms.unwrap_or(0) });
     }
+    // A bucket is created on at least a write quorum of drives (see `get::find`).
     let missing = results.iter().filter(|result| matches!(result, Err(DriveError::NotFound))).count();
-    if missing > set.layout.drive_count() - set.layout.read_quorum() {
+    if missing > set.layout.drive_count() - set.layout.write_quorum() {
         return Err(ObjectError::NoSuchBucket);
     }
     Err(ErasureSet::quorum_error(&results, set.layout.read_quorum(), "head bucket"))

@@ -34,6 +34,9 @@ pub enum ObjectError {
     /// Too few drives answered; the operation left nothing visible behind.
     #[error("insufficient quorum: {0}")]
     InsufficientQuorum(String),
+    /// Another commit on the same key held its lock for too long.
+    #[error("busy: {0}")]
+    Busy(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

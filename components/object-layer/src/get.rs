@@ -1,20 +1,19 @@
-//! Reading objects: find the version a read quorum of drives agrees on, then stream its
-//! blocks. Each block is rebuilt from the data shards when they are all sound (no decoding,
-//! just concatenation); a shard that is missing or fails its bitrot hash is replaced by parity
-//! and the missing data shards are reconstructed by the `erasure` import.
+//! Reading objects: find the version a read quorum of drives agrees on, open its shard files,
+//! then stream its blocks (`shard_io`). Each block is rebuilt from the data shards when they
+//! are all sound (no decoding, just concatenation); a shard that is missing or fails its bitrot
+//! hash is replaced by parity, and the object is queued for healing.
 
 use std::cell::RefCell;
 
-use simd_kernels::{bitrot, shards};
-
 use crate::bindings::exports::tessera::node::objects::{self as wit, ByteRange, ContentRange, GuestDownload, ObjectInfo};
 use crate::bindings::tessera::node::drive::DriveError;
-use crate::bindings::tessera::node::erasure;
 use crate::buckets;
 use crate::error::ObjectError;
+use crate::heal_queue;
 use crate::meta::{MAX_META_BYTES, ObjectMeta, ObjectVersion, VersionKind};
 use crate::names::key_to_path;
 use crate::set::{self, ErasureSet};
+use crate::shard_io::ShardSet;
 
 /// The version of an object that a read quorum agrees on, with each drive's copy of it.
 pub struct Found {
@@ -38,44 +37,77 @@ impl Found {
     }
 }
 
+/// One drive's metadata file for an object.
+#[derive(Debug, Clone)]
+pub enum MetaRead {
+    /// Decoded: its newest version.
+    Present(ObjectVersion),
+    /// No metadata file on this drive.
+    Missing,
+    /// A file that fails to decode (bad checksum, unknown format, truncated).
+    Corrupt,
+    /// The drive did not answer.
+    Offline,
+}
+
+impl MetaRead {
+    pub fn version(&self) -> Option<&ObjectVersion> {
+        match self {
+            Self::Present(version) => Some(version),
+            _ => None,
+        }
+    }
+}
+
+/// The metadata file of an object directory on every drive.
+pub fn read_metas(set: &ErasureSet, object_dir: &str) -> Vec<MetaRead> {
+    let meta_path = set::meta_path(object_dir);
+    set.each(|drive| drive.read_file(&meta_path, MAX_META_BYTES as u32))
+        .into_iter()
+        .map(|read| match read {
+            Ok(bytes) => match ObjectMeta::decode(&bytes).map(|meta| meta.versions.into_iter().next()) {
+                Ok(Some(version)) => MetaRead::Present(version),
+                Ok(None) | Err(_) => MetaRead::Corrupt,
+            },
+            Err(DriveError::NotFound) => MetaRead::Missing,
+            Err(_) => MetaRead::Offline,
+        })
+        .collect()
+}
+
+/// The newest version that at least `read_quorum` drives agree on.
+pub fn agreed_version(metas: &[MetaRead], read_quorum: usize) -> Option<&ObjectVersion> {
+    let versions: Vec<&ObjectVersion> = metas.iter().filter_map(MetaRead::version).collect();
+    versions
+        .iter()
+        .map(|candidate| (versions.iter().filter(|other| other.agrees_with(candidate)).count(), *candidate))
+        .filter(|(votes, _)| *votes >= read_quorum)
+        .max_by_key(|(votes, candidate)| (candidate.modified_ms, *votes))
+        .map(|(_, version)| version)
+}
+
 /// Reads the metadata of `key` on every drive and picks the newest version that a read quorum
 /// agrees on.
 pub fn find(set: &ErasureSet, bucket: &str, key: &str) -> Result<Found, ObjectError> {
     let object_dir = set::object_dir(bucket, &key_to_path(key)?);
-    let meta_path = set::meta_path(&object_dir);
-    let reads = set.each(|drive| drive.read_file(&meta_path, MAX_META_BYTES as u32));
-    let versions: Vec<Option<ObjectVersion>> = reads
-        .iter()
-        .map(|read| {
-            let bytes = read.as_ref().ok()?;
-            ObjectMeta::decode(bytes).ok()?.versions.into_iter().next()
-        })
-        .collect();
+    let metas = read_metas(set, &object_dir);
     let read_quorum = set.layout.read_quorum();
-    let best = versions
-        .iter()
-        .flatten()
-        .map(|candidate| {
-            let votes = versions.iter().flatten().filter(|other| other.agrees_with(candidate)).count();
-            (votes, candidate)
-        })
-        .filter(|(votes, _)| *votes >= read_quorum)
-        .max_by_key(|(votes, candidate)| (candidate.modified_ms, *votes));
-    if let Some((_, version)) = best {
+    if let Some(version) = agreed_version(&metas, read_quorum) {
         if version.kind == VersionKind::DeleteMarker {
             return Err(ObjectError::NoSuchKey);
         }
-        let agreeing = versions.iter().map(|v| v.as_ref().filter(|v| v.agrees_with(version)).cloned()).collect();
+        let agreeing = metas.iter().map(|meta| meta.version().filter(|v| v.agrees_with(version)).cloned()).collect();
         return Ok(Found { version: version.clone(), agreeing, object_dir });
     }
-    let missing = reads.iter().filter(|read| matches!(read, Err(DriveError::NotFound))).count();
-    if missing > set.layout.drive_count() - read_quorum {
+    // A committed object is on at least a write quorum of drives, so more drives without it
+    // than that leaves mean it does not exist, even with others offline. Corrupt copies count
+    // as absent: a key whose metadata rotted everywhere reads as missing and can be written.
+    let missing = metas.iter().filter(|meta| matches!(meta, MetaRead::Missing | MetaRead::Corrupt)).count();
+    if missing > set.layout.drive_count() - set.layout.write_quorum() {
         buckets::head(set, bucket)?;
         return Err(ObjectError::NoSuchKey);
     }
-    Err(ObjectError::InsufficientQuorum(format!(
-        "no version of {bucket}/{key} is agreed by {read_quorum} drives"
-    )))
+    Err(ObjectError::InsufficientQuorum(format!("no version of {bucket}/{key} is agreed by {read_quorum} drives")))
 }
 
 /// Resolves an HTTP range against an object size.
@@ -108,13 +140,19 @@ pub struct Download {
 
 struct Reading {
     set: ErasureSet,
-    found: Found,
+    bucket: String,
+    key: String,
+    size: u64,
+    block_bytes: u64,
+    shards: ShardSet,
     /// Next byte to return, and one past the last.
     next: u64,
     end: u64,
-    /// By shard index: the drive position holding it, while it has not failed.
-    holder: Vec<Option<usize>>,
 }
+
+/// How many times a get re-reads the metadata when the version it found was replaced before
+/// its shard files could be opened.
+const OPEN_ATTEMPTS: usize = 3;
 
 impl Download {
     pub fn open(
@@ -123,21 +161,35 @@ impl Download {
         key: &str,
         range: Option<ByteRange>,
     ) -> Result<(ObjectInfo, Option<ContentRange>, Self), ObjectError> {
-        let found = find(&set, bucket, key)?;
+        let mut attempt = 0;
+        let (found, shards) = loop {
+            attempt += 1;
+            let found = find(&set, bucket, key)?;
+            let opened = ShardSet::open(&set, &found, |_| true);
+            let data = usize::from(found.version.data_count);
+            // A commit replaced this version between reading its metadata and opening its
+            // files: the newer version is complete by now, read that one.
+            if opened.shards.available() < data && opened.vanished > 0 && attempt < OPEN_ATTEMPTS {
+                continue;
+            }
+            break (found, opened.shards);
+        };
         let info = found.info(bucket, key);
         let content_range = range.map(|range| resolve_range(&range, found.version.size)).transpose()?;
         let (next, end) = match &content_range {
             Some(range) => (range.start, range.start + range.length),
             None => (0, found.version.size),
         };
-        let shard_count = found.version.distribution.len();
-        let mut holder = vec![None; shard_count];
-        for (position, copy) in found.agreeing.iter().enumerate() {
-            if copy.is_some() {
-                holder[usize::from(found.version.distribution[position])] = Some(position);
-            }
-        }
-        let reading = Reading { set, found, next, end, holder };
+        let reading = Reading {
+            set,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size: found.version.size,
+            block_bytes: u64::from(found.version.block_bytes),
+            shards,
+            next,
+            end,
+        };
         Ok((info, content_range, Self { state: RefCell::new(reading) }))
     }
 }
@@ -153,77 +205,18 @@ impl Reading {
         if self.next >= self.end {
             return Ok(None);
         }
-        let block_bytes = u64::from(self.found.version.block_bytes);
-        let block_index = self.next / block_bytes;
-        let block_start = block_index * block_bytes;
-        let block_len = block_bytes.min(self.found.version.size - block_start) as usize;
-        let block = self.read_block(block_index, block_len)?;
+        let block_index = self.next / self.block_bytes;
+        let block_start = block_index * self.block_bytes;
+        let block_len = self.block_bytes.min(self.size - block_start) as usize;
+        let block = self.shards.block_bytes(block_index);
+        if self.shards.take_damage() {
+            heal_queue::push(&self.set, &self.bucket, &self.key);
+        }
+        let block = block?;
+        debug_assert_eq!(block.len(), block_len);
         let from = (self.next - block_start) as usize;
         let to = (self.end.min(block_start + block_len as u64) - block_start) as usize;
         self.next = block_start + to as u64;
         Ok(Some(if from == 0 && to == block.len() { block } else { block[from..to].to_vec() }))
-    }
-
-    /// Rebuilds one block from its shards.
-    fn read_block(&mut self, block_index: u64, block_len: usize) -> Result<Vec<u8>, ObjectError> {
-        let version = &self.found.version;
-        let data = usize::from(version.data_count);
-        let shard_count = version.distribution.len();
-        let shard_bytes = shards::shard_bytes(block_len, data);
-        let full_shard_bytes = shards::shard_bytes(version.block_bytes as usize, data);
-        let offset = block_index * (bitrot::HASH_BYTES + full_shard_bytes) as u64;
-        let mut shards: Vec<Option<Vec<u8>>> = vec![None; shard_count];
-        let mut sound = 0;
-        for shard_index in 0..shard_count {
-            if sound == data {
-                break;
-            }
-            match self.fetch_shard(shard_index, offset, shard_bytes) {
-                Some(shard) => {
-                    shards[shard_index] = Some(shard);
-                    sound += 1;
-                }
-                None => self.holder[shard_index] = None,
-            }
-        }
-        if sound < data {
-            return Err(ObjectError::InsufficientQuorum(format!(
-                "block {block_index}: {sound} sound shards, {data} needed"
-            )));
-        }
-        if shards[..data].iter().any(Option::is_none) {
-            let missing: Vec<usize> = (0..shard_count).filter(|index| shards[*index].is_none()).collect();
-            let rebuilt = erasure::reconstruct(data as u32, version.parity_count as u32, shard_bytes as u32, &shards)
-                .map_err(|error| ObjectError::Internal(format!("erasure reconstruct: {error:?}")))?;
-            for (index, shard) in missing.into_iter().zip(rebuilt) {
-                shards[index] = Some(shard);
-            }
-        }
-        let mut block = Vec::with_capacity(block_len);
-        for (index, shard) in shards.iter().take(data).enumerate() {
-            let shard = shard.as_ref().ok_or_else(|| ObjectError::Internal("shard not rebuilt".into()))?;
-            block.extend_from_slice(&shard[..shards::data_shard_len(block_len, index, shard_bytes)]);
-        }
-        Ok(block)
-    }
-
-    /// One shard of one block, or `None` when its drive fails or its bitrot hash does not match.
-    fn fetch_shard(&self, shard_index: usize, offset: u64, shard_bytes: usize) -> Option<Vec<u8>> {
-        let position = self.holder[shard_index]?;
-        let record_len = bitrot::HASH_BYTES + shard_bytes;
-        let copy = self.found.agreeing[position].as_ref()?;
-        let record = if copy.data_dir.is_empty() {
-            let start = usize::try_from(offset).ok()?;
-            copy.inline_shard.get(start..start + record_len)?.to_vec()
-        } else {
-            let path = set::shard_path(&self.found.object_dir, &copy.data_dir);
-            self.set.drives[position].read_range(&path, offset, record_len as u32).ok()?
-        };
-        if record.len() != record_len {
-            return None;
-        }
-        let (hash, shard) = record.split_at(bitrot::HASH_BYTES);
-        let hash: &[u8; bitrot::HASH_BYTES] = hash.try_into().ok()?;
-        bitrot::verify(shard, hash).then(|| shard.to_vec())
     }
 }

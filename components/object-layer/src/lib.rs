@@ -4,12 +4,17 @@
 mod buckets;
 mod error;
 mod get;
+mod heal;
+mod heal_queue;
 mod layout;
 mod list;
+mod lock;
 mod meta;
 mod names;
 mod put;
 mod set;
+mod shard_io;
+mod status;
 
 mod bindings {
     wit_bindgen::generate!({
@@ -18,12 +23,27 @@ mod bindings {
     });
 }
 
+use bindings::exports::tessera::node::maintenance::{self, HealCursor, HealOptions, HealProgress, NodeStatus};
 use bindings::exports::tessera::node::objects::{
     self as wit, BucketInfo, ByteRange, ContentRange, Guest, ListPage, ListQuery, ObjectInfo, PutOptions,
 };
 use error::ObjectError;
 
 struct ObjectLayer;
+
+impl maintenance::Guest for ObjectLayer {
+    fn heal_step(options: HealOptions, cursor: Option<HealCursor>, max_objects: u32) -> Result<HealProgress, wit::ObjectError> {
+        Ok(heal::step(&set::ErasureSet::open()?, &options, cursor, max_objects)?)
+    }
+
+    fn heal_queued(max_objects: u32) -> Result<HealProgress, wit::ObjectError> {
+        Ok(heal::queued(&set::ErasureSet::open()?, max_objects)?)
+    }
+
+    fn status() -> NodeStatus {
+        status::probe()
+    }
+}
 
 impl Guest for ObjectLayer {
     type Upload = put::Upload;
@@ -91,6 +111,7 @@ impl From<ObjectError> for wit::ObjectError {
             ObjectError::BadDigest => Self::BadDigest,
             ObjectError::InvalidArgument(why) => Self::InvalidArgument(why),
             ObjectError::InsufficientQuorum(why) => Self::InsufficientQuorum(why),
+            ObjectError::Busy(why) => Self::Busy(why),
             ObjectError::Internal(why) => Self::Internal(why),
         }
     }

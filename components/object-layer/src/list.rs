@@ -19,31 +19,54 @@ pub const MAX_KEYS: u32 = 1000;
 
 pub fn list(set: &ErasureSet, bucket: &str, query: &ListQuery) -> Result<ListPage, ObjectError> {
     buckets::head(set, bucket)?;
-    let mut walk = Walk {
-        set,
-        bucket,
-        query,
-        limit: query.max_keys.min(MAX_KEYS) as usize,
-        page: ListPage { objects: Vec::new(), common_prefixes: Vec::new(), is_truncated: false, next_after: None },
-        emitted: 0,
-    };
-    if walk.limit == 0 || query.prefix.len() > MAX_KEY_BYTES {
-        return Ok(walk.page);
-    }
-    // Start in the deepest directory the prefix names entirely.
-    let dir_key = match query.prefix.rfind('/') {
-        Some(slash) => &query.prefix[..=slash],
-        None => "",
-    };
-    let mut dir_path = bucket.to_owned();
-    if !dir_key.is_empty() {
-        for segment in dir_key[..dir_key.len() - 1].split('/') {
-            dir_path.push('/');
-            dir_path.push_str(&escape_segment(segment));
+    let limit = query.max_keys.min(MAX_KEYS) as usize;
+    let mut walk = Walk::new(set, bucket, query, limit, false);
+    walk.run()?;
+    Ok(walk.page)
+}
+
+/// Every name after `after` that some drive has a directory for, in key order, at most
+/// `limit`: what healing looks at, including copies too scarce to be listed. Also says whether
+/// more follow.
+pub fn names(set: &ErasureSet, bucket: &str, after: &str, limit: usize) -> Result<(Vec<String>, bool), ObjectError> {
+    let query = ListQuery { prefix: String::new(), delimiter: String::new(), after: after.to_owned(), max_keys: limit as u32 };
+    let mut walk = Walk::new(set, bucket, &query, limit, true);
+    walk.run()?;
+    Ok((walk.names.unwrap_or_default(), walk.page.is_truncated))
+}
+
+impl<'a> Walk<'a> {
+    fn new(set: &'a ErasureSet, bucket: &'a str, query: &'a ListQuery, limit: usize, names_only: bool) -> Self {
+        Walk {
+            set,
+            bucket,
+            query,
+            limit,
+            page: ListPage { objects: Vec::new(), common_prefixes: Vec::new(), is_truncated: false, next_after: None },
+            emitted: 0,
+            names: names_only.then(Vec::new),
         }
     }
-    walk.directory(dir_key, &dir_path)?;
-    Ok(walk.page)
+
+    fn run(&mut self) -> Result<(), ObjectError> {
+        let (query, bucket) = (self.query, self.bucket);
+        if self.limit == 0 || query.prefix.len() > MAX_KEY_BYTES {
+            return Ok(());
+        }
+        // Start in the deepest directory the prefix names entirely.
+        let dir_key = match query.prefix.rfind('/') {
+            Some(slash) => &query.prefix[..=slash],
+            None => "",
+        };
+        let mut dir_path = bucket.to_owned();
+        if !dir_key.is_empty() {
+            for segment in dir_key[..dir_key.len() - 1].split('/') {
+                dir_path.push('/');
+                dir_path.push_str(&escape_segment(segment));
+            }
+        }
+        self.directory(dir_key, &dir_path)
+    }
 }
 
 struct Walk<'a> {
@@ -53,6 +76,8 @@ struct Walk<'a> {
     limit: usize,
     page: ListPage,
     emitted: usize,
+    /// Collecting names for healing instead of listing objects.
+    names: Option<Vec<String>>,
 }
 
 enum Item {
@@ -105,6 +130,14 @@ impl Walk<'_> {
         }
         if let Some(common) = self.common_prefix(key) {
             return self.emit_prefix(common);
+        }
+        if self.names.is_some() {
+            let name = key.to_owned();
+            self.emit(key, |_| {});
+            if let Some(names) = self.names.as_mut().filter(|_| !self.page.is_truncated) {
+                names.push(name);
+            }
+            return Ok(());
         }
         match get::find(self.set, self.bucket, key) {
             Ok(found) => {
@@ -167,4 +200,3 @@ impl Walk<'_> {
         self.page.next_after = Some(marker.to_owned());
     }
 }
-

@@ -18,6 +18,7 @@ use crate::bindings::tessera::node::erasure;
 use crate::buckets;
 use crate::error::ObjectError;
 use crate::layout::{BLOCK_BYTES, INLINE_MAX_BYTES, distribution};
+use crate::lock;
 use crate::meta::{MAX_META_BYTES, ObjectMeta, ObjectVersion, VersionKind};
 use crate::names::key_to_path;
 use crate::set::{self, ErasureSet};
@@ -179,9 +180,7 @@ impl Writing {
             let alive = committed.iter().filter(|ok| **ok).count();
             if alive < self.set.layout.write_quorum() {
                 self.remove_data_dirs();
-                return Err(ObjectError::InsufficientQuorum(format!(
-                    "{alive} of {drive_count} drives committed their shards"
-                )));
+                return Err(ObjectError::InsufficientQuorum(format!("{alive} of {drive_count} drives committed their shards")));
             }
         }
         let version = ObjectVersion {
@@ -207,15 +206,27 @@ impl Writing {
     /// removes the data the previous version left behind.
     fn publish(self, version: ObjectVersion, inline_shards: Vec<Vec<u8>>, committed: &[bool]) -> Result<ObjectInfo, ObjectError> {
         let meta_path = set::meta_path(&self.object_dir);
-        // The data directory each drive's current version uses, to delete once replaced.
-        let previous_data_dirs: Vec<Option<String>> = self
+        // Commits on one key take turns: each drive then sees the same sequence of versions.
+        let _lease = match lock::object(&self.bucket, &self.key) {
+            Ok(lease) => lease,
+            Err(error) => {
+                self.remove_data_dirs();
+                return Err(error);
+            }
+        };
+        // Each drive's current metadata: restored if this commit fails, and the data directory
+        // it points to deleted once replaced.
+        let previous_metas: Vec<Option<Vec<u8>>> = self
             .set
             .drives
             .iter()
             .zip(committed)
-            .map(|(drive, committed)| {
-                let bytes = drive.read_file(&meta_path, MAX_META_BYTES as u32).ok().filter(|_| *committed)?;
-                let old = ObjectMeta::decode(&bytes).ok()?.versions.into_iter().next()?;
+            .map(|(drive, committed)| drive.read_file(&meta_path, MAX_META_BYTES as u32).ok().filter(|_| *committed))
+            .collect();
+        let previous_data_dirs: Vec<Option<String>> = previous_metas
+            .iter()
+            .map(|bytes| {
+                let old = ObjectMeta::decode(bytes.as_ref()?).ok()?.versions.into_iter().next()?;
                 (!old.data_dir.is_empty() && old.data_dir != version.data_dir).then_some(old.data_dir)
             })
             .collect();
@@ -240,6 +251,7 @@ impl Writing {
         }
         if let Err(error) = ErasureSet::require(&results, self.set.layout.write_quorum(), "write metadata") {
             self.remove_data_dirs();
+            self.roll_back_metadata(&results, previous_metas);
             return Err(error);
         }
         for (position, data_dir) in previous_data_dirs.into_iter().enumerate() {
@@ -259,10 +271,25 @@ impl Writing {
         })
     }
 
+    /// Puts back what a commit that missed its quorum replaced, so that the failed put leaves
+    /// nothing visible: fewer drives than a write quorum may still be a read quorum.
+    fn roll_back_metadata(&self, results: &[Result<(), DriveError>], previous_metas: Vec<Option<Vec<u8>>>) {
+        let meta_path = set::meta_path(&self.object_dir);
+        for ((drive, result), previous) in self.set.drives.iter().zip(results).zip(previous_metas) {
+            if result.is_err() {
+                continue;
+            }
+            let _ = match previous {
+                Some(bytes) => drive.write_file(&meta_path, &bytes),
+                None => drive.delete(&meta_path, false).and_then(|()| drive.prune_empty_dirs(&self.object_dir, &self.bucket)),
+            };
+        }
+    }
+
     fn remove_data_dirs(&self) {
         let path = set::data_dir_path(&self.object_dir, &self.data_dir);
         for drive in &self.set.drives {
-            let _ = drive.delete(&path, true);
+            let _ = drive.delete(&path, true).and_then(|()| drive.prune_empty_dirs(&self.object_dir, &self.bucket));
         }
     }
 }
@@ -319,6 +346,7 @@ pub fn delete(set: &ErasureSet, bucket: &str, key: &str) -> Result<(), ObjectErr
     buckets::head(set, bucket)?;
     let object_dir = set::object_dir(bucket, &key_path);
     let meta_path = set::meta_path(&object_dir);
+    let _lease = lock::object(bucket, key)?;
     let results = set.each(|drive| {
         let previous = match drive.read_file(&meta_path, MAX_META_BYTES as u32) {
             Ok(bytes) => ObjectMeta::decode(&bytes).ok(),

@@ -22,6 +22,10 @@ impl RootAuth {
             _ => Self { access_key: DEV_ACCESS_KEY.into(), secret_key: DEV_SECRET_KEY.into() },
         }
     }
+
+    pub fn access_key(&self) -> &str {
+        &self.access_key
+    }
 }
 
 #[async_trait::async_trait]

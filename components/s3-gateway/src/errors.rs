@@ -14,21 +14,30 @@ pub fn s3_error(error: ObjectError) -> S3Error {
         ObjectError::BucketNotEmpty => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"),
         ObjectError::InvalidBucketName(why) => s3_error!(InvalidBucketName, "The specified bucket is not valid: {why}"),
         ObjectError::KeyTooLong => s3_error!(KeyTooLongError, "Your key is too long"),
-        ObjectError::InvalidKey(why) => s3_error!(InvalidArgument, "Object key not supported: {why}"),
-        ObjectError::InvalidRange => s3_error!(InvalidRange, "The requested range is not satisfiable"),
+        ObjectError::InvalidKey(why) => {
+            s3_error!(InvalidArgument, "Object key not supported: {why}")
+        }
+        ObjectError::InvalidRange => {
+            s3_error!(InvalidRange, "The requested range is not satisfiable")
+        }
         ObjectError::MetadataTooLarge => {
             let mut error = s3_error!(MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size (2 KiB)");
             error.set_status_code(http::StatusCode::BAD_REQUEST);
             error
         }
         ObjectError::EntityTooLarge => s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."),
-        ObjectError::IncompleteBody => s3_error!(IncompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header"),
+        ObjectError::IncompleteBody => {
+            s3_error!(IncompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header")
+        }
         ObjectError::BadDigest => s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received."),
         ObjectError::InvalidArgument(why) => s3_error!(InvalidArgument, "{why}"),
         ObjectError::InsufficientQuorum(why) => {
             s3_error!(ServiceUnavailable, "Not enough drives are online to serve this request: {why}")
         }
-        ObjectError::Internal(why) => s3_error!(InternalError, "We encountered an internal error: {why}"),
+        ObjectError::Busy(why) => s3_error!(SlowDown, "Please reduce your request rate: {why}"),
+        ObjectError::Internal(why) => {
+            s3_error!(InternalError, "We encountered an internal error: {why}")
+        }
     }
 }
 

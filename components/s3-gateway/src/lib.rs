@@ -5,6 +5,7 @@
 //! write and audit all of that ourselves; instead this crate only supplies the backend (one
 //! file per operation family), the root credentials and the wiring to `wstd`.
 
+mod admin;
 mod auth;
 mod buckets;
 mod errors;

@@ -7,12 +7,26 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use wstd::http::{Body, Error, Request, Response};
 
 use crate::Gateway;
+use crate::admin::{AdminRoute, RESERVED_NAME};
 use crate::auth::RootAuth;
+
+/// AWS's bucket-name rules, plus the one name our own endpoints live under (`/_tessera/…`),
+/// which the object layer refuses as a bucket anyway (no underscores).
+struct BucketNames;
+
+impl s3s::validation::NameValidation for BucketNames {
+    fn validate_bucket_name(&self, name: &str) -> bool {
+        name == RESERVED_NAME || s3s::validation::AwsNameValidation::new().validate_bucket_name(name)
+    }
+}
 
 /// Builds the service for this instance (one instance serves one request).
 fn build() -> Result<S3Service, Error> {
     let mut builder = S3ServiceBuilder::new(Gateway);
-    builder.set_auth(RootAuth::from_env());
+    let auth = RootAuth::from_env();
+    builder.set_route(AdminRoute::new(auth.access_key().to_owned()));
+    builder.set_auth(auth);
+    builder.set_validation(BucketNames);
     // Virtual-hosted-style addressing for the configured names (`bucket.NAME`); requests to
     // any IP address are always path-style.
     let domains: Vec<String> = std::env::var("TESSERA_DOMAINS")

@@ -5,9 +5,7 @@
 //! (STATIC) with the smallest one the node component gives (NODE: an anonymous request it
 //! refuses) and a signed HeadBucket (HEAD-BUCKET): NODE − STATIC is the price of an instance.
 
-mod client;
 mod report;
-mod sigv4;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,7 +17,7 @@ use bytes::Bytes;
 use hyper::{Method, StatusCode};
 use tokio::sync::Mutex;
 
-use client::{Outcome, S3Client};
+use crate::client::{Outcome, S3Client, sigv4};
 use report::{Report, Sample};
 
 /// Objects a `get`, `mixed` or `list` run reads, when not given.
@@ -207,7 +205,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     eprintln!("measuring {:?} with {concurrency} in flight, sizes {}", args.workload, args.size);
     let started = Instant::now();
-    let samples = run_phase(&shared, concurrency, if args.operations.is_some() { None } else { Some(duration) }, args.operations, true).await;
+    let samples =
+        run_phase(&shared, concurrency, if args.operations.is_some() { None } else { Some(duration) }, args.operations, true).await;
     let report = Report::new(&args.target, &format!("{:?}", args.workload).to_lowercase(), concurrency, started.elapsed(), samples);
     eprintln!();
     report.print();
@@ -260,7 +259,13 @@ async fn prepare(shared: &Arc<Shared>, count: usize, concurrency: usize) -> Resu
 }
 
 /// Runs the workload on `concurrency` workers until the time or the operation count is up.
-async fn run_phase(shared: &Arc<Shared>, concurrency: usize, duration: Option<Duration>, operations: Option<u64>, measured: bool) -> Vec<Sample> {
+async fn run_phase(
+    shared: &Arc<Shared>,
+    concurrency: usize,
+    duration: Option<Duration>,
+    operations: Option<u64>,
+    measured: bool,
+) -> Vec<Sample> {
     shared.stop.store(false, Ordering::SeqCst);
     shared.ops.store(0, Ordering::SeqCst);
     shared.bytes.store(0, Ordering::SeqCst);
@@ -392,7 +397,9 @@ async fn cleanup(shared: &Arc<Shared>, concurrency: usize) {
         let (shared, keys) = (shared.clone(), keys.clone());
         tasks.push(tokio::spawn(async move {
             loop {
-                let Some(key) = keys.lock().await.pop() else { return };
+                let Some(key) = keys.lock().await.pop() else {
+                    return;
+                };
                 let _ = shared.client.send(Method::DELETE, &shared.bucket, &key, &[], None).await;
             }
         }));

@@ -1,4 +1,7 @@
-//! A minimal S3 client for the load generator: signed requests over a pooled HTTP/1 client.
+//! A minimal S3 client: SigV4-signed requests over a pooled HTTP/1 client, for the load
+//! generator and `tessera admin`.
+
+pub mod sigv4;
 
 use std::time::SystemTime;
 
@@ -9,7 +12,7 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 
-use super::sigv4::{EMPTY_SHA256, Signable, Signer, UNSIGNED_PAYLOAD, uri_encode};
+use sigv4::{EMPTY_SHA256, Signable, Signer, UNSIGNED_PAYLOAD, uri_encode};
 
 type Body = BoxBody<Bytes, std::convert::Infallible>;
 
@@ -30,7 +33,7 @@ impl S3Client {
     pub fn new(endpoint: &str, signer: Signer, max_connections: usize) -> Result<Self> {
         let endpoint: hyper::Uri = endpoint.parse().with_context(|| format!("endpoint {endpoint}"))?;
         if endpoint.scheme_str() != Some("http") {
-            bail!("the bench speaks plain http:// to the endpoint");
+            bail!("only plain http:// endpoints are supported");
         }
         let host = endpoint.authority().context("endpoint has no host")?.to_string();
         let mut connector = HttpConnector::new();
@@ -52,13 +55,50 @@ impl S3Client {
         Ok(Outcome { status, bytes: 0 })
     }
 
+    /// Sends one signed request and returns the status and the whole response body.
+    pub async fn fetch(&self, method: Method, path: &str, query: &[(&str, &str)]) -> Result<(StatusCode, Bytes)> {
+        let signature = self
+            .signer
+            .sign(&Signable { method: method.as_str(), path, query, host: &self.host, payload_sha256: EMPTY_SHA256 }, SystemTime::now());
+        let query_string =
+            query.iter().map(|(k, v)| format!("{}={}", uri_encode(k, true), uri_encode(v, true))).collect::<Vec<_>>().join("&");
+        let uri = format!(
+            "{}{}{}{}",
+            self.endpoint.to_string().trim_end_matches('/'),
+            path,
+            if query.is_empty() { "" } else { "?" },
+            query_string
+        );
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("x-amz-date", signature.amz_date)
+            .header("x-amz-content-sha256", EMPTY_SHA256)
+            .header("authorization", signature.authorization)
+            .header("content-length", 0)
+            .body(Empty::new().boxed())?;
+        let response = self.http.request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+
     /// Sends one request and drains the response body, counting its bytes.
     pub async fn send(&self, method: Method, bucket: &str, key: &str, query: &[(&str, &str)], body: Option<Bytes>) -> Result<Outcome> {
         let path = if key.is_empty() { format!("/{bucket}") } else { format!("/{bucket}/{}", uri_encode(key, false)) };
         let payload_sha256 = if body.is_some() { UNSIGNED_PAYLOAD } else { EMPTY_SHA256 };
-        let signature = self.signer.sign(&Signable { method: method.as_str(), path: &path, query, host: &self.host, payload_sha256 }, SystemTime::now());
-        let query_string = query.iter().map(|(k, v)| format!("{}={}", uri_encode(k, true), uri_encode(v, true))).collect::<Vec<_>>().join("&");
-        let uri = format!("{}{}{}{}", self.endpoint.to_string().trim_end_matches('/'), path, if query.is_empty() { "" } else { "?" }, query_string);
+        let signature = self
+            .signer
+            .sign(&Signable { method: method.as_str(), path: &path, query, host: &self.host, payload_sha256 }, SystemTime::now());
+        let query_string =
+            query.iter().map(|(k, v)| format!("{}={}", uri_encode(k, true), uri_encode(v, true))).collect::<Vec<_>>().join("&");
+        let uri = format!(
+            "{}{}{}{}",
+            self.endpoint.to_string().trim_end_matches('/'),
+            path,
+            if query.is_empty() { "" } else { "?" },
+            query_string
+        );
         let sent_bytes = body.as_ref().map_or(0, |body| body.len() as u64);
         let request_body: Body = match body {
             Some(bytes) => Full::new(bytes).boxed(),

@@ -40,7 +40,13 @@ impl Signer {
         let signed_headers = "host;x-amz-content-sha256;x-amz-date";
         let canonical_request = format!(
             "{}\n{}\n{}\nhost:{}\nx-amz-content-sha256:{}\nx-amz-date:{}\n\n{}\n{}",
-            request.method, request.path, canonical_query, request.host, request.payload_sha256, amz_date, signed_headers,
+            request.method,
+            request.path,
+            canonical_query,
+            request.host,
+            request.payload_sha256,
+            amz_date,
+            signed_headers,
             request.payload_sha256
         );
         let scope = format!("{date}/{}/s3/aws4_request", self.region);
@@ -50,10 +56,8 @@ impl Signer {
             key = hmac(&key, part.as_bytes());
         }
         let signature = hex(&hmac(&key, string_to_sign.as_bytes()));
-        let authorization = format!(
-            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-            self.access_key
-        );
+        let authorization =
+            format!("AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}", self.access_key);
         Signature { amz_date, authorization }
     }
 }

@@ -1,0 +1,362 @@
+//! Healing: make every online drive hold a sound copy of what a read quorum agrees on.
+//!
+//! For one object, under its key lock:
+//! - the version a read quorum agrees on is the truth; a drive with no metadata, corrupt
+//!   metadata or another version gets the agreed one, and a drive whose shard file is missing or
+//!   has the wrong size (or, in a deep heal, fails a bitrot hash) gets its shard rebuilt from the
+//!   others: shard file first (temp, fsync, rename), metadata last, as a put does;
+//! - copies on fewer drives than a read quorum while a write quorum of drives has none are
+//!   leftovers of a write that never completed or a delete a drive missed: removed;
+//! - data directories no metadata points to, older than a grace period (a write in progress has
+//!   committed its shards but not yet its metadata), are removed.
+//! Buckets are healed the same way: `.bucket` restored where a read quorum has it.
+
+use crate::bindings::exports::tessera::node::maintenance::{HealCursor, HealOptions, HealProgress};
+use crate::bindings::tessera::node::drive::{self, Drive, DriveError, Writer};
+use crate::buckets;
+use crate::error::ObjectError;
+use crate::get::{self, Found, MetaRead};
+use crate::heal_queue;
+use crate::list;
+use crate::lock;
+use crate::meta::{ObjectMeta, ObjectVersion};
+use crate::names::key_to_path;
+use crate::set::{self, ErasureSet, META_FILE};
+use crate::shard_io::{self, ShardSet};
+
+/// A data directory nothing points to is garbage once it is this old; younger, it may belong
+/// to a write that is about to commit its metadata.
+const ORPHAN_GRACE_MS: u64 = 10 * 60 * 1000;
+
+/// What healing one object did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The name is only a directory on the way to other keys.
+    NotAnObject,
+    Healthy,
+    /// Drive positions repaired.
+    Healed(Vec<usize>),
+    DanglingRemoved,
+    Unrecoverable(String),
+}
+
+/// Totals of a heal step.
+#[derive(Default)]
+pub struct Tally {
+    progress: HealProgress,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Self { progress: HealProgress { scanned: 0, healed: 0, dangling_removed: 0, unrecoverable: 0, details: Vec::new(), next: None } }
+    }
+
+    fn add(&mut self, bucket: &str, key: &str, outcome: &Outcome) {
+        let progress = &mut self.progress;
+        if *outcome != Outcome::NotAnObject {
+            progress.scanned += 1;
+        }
+        match outcome {
+            Outcome::NotAnObject | Outcome::Healthy => {}
+            Outcome::Healed(positions) => {
+                progress.healed += 1;
+                let drives: Vec<String> = positions.iter().map(|position| (position + 1).to_string()).collect();
+                progress.details.push(format!("healed {bucket}/{key} on drive {}", drives.join(", ")));
+            }
+            Outcome::DanglingRemoved => {
+                progress.dangling_removed += 1;
+                progress.details.push(format!("removed dangling {bucket}/{key}"));
+            }
+            Outcome::Unrecoverable(why) => {
+                progress.unrecoverable += 1;
+                progress.details.push(format!("UNRECOVERABLE {bucket}/{key}: {why}"));
+            }
+        }
+    }
+}
+
+impl Default for HealProgress {
+    fn default() -> Self {
+        Tally::new().progress
+    }
+}
+
+/// Heals up to `max_objects` names from `cursor` on.
+pub fn step(set: &ErasureSet, options: &HealOptions, cursor: Option<HealCursor>, max_objects: u32) -> Result<HealProgress, ObjectError> {
+    let max_objects = max_objects.clamp(1, 10_000) as usize;
+    let mut buckets: Vec<String> = match &options.bucket {
+        Some(bucket) => {
+            buckets::head(set, bucket)?;
+            vec![bucket.clone()]
+        }
+        None => buckets::list(set)?.into_iter().map(|bucket| bucket.name).collect(),
+    };
+    let cursor = cursor.unwrap_or(HealCursor { bucket: String::new(), key: String::new() });
+    buckets.retain(|bucket| *bucket >= cursor.bucket);
+    let mut tally = Tally::new();
+    let mut budget = max_objects;
+    for bucket in buckets {
+        let after = if bucket == cursor.bucket { cursor.key.clone() } else { String::new() };
+        if after.is_empty() {
+            heal_bucket(set, &bucket);
+        }
+        let (keys, truncated) = list::names(set, &bucket, &after, budget)?;
+        for key in &keys {
+            let outcome = object(set, &bucket, key, options.deep)?;
+            tally.add(&bucket, key, &outcome);
+        }
+        budget -= keys.len();
+        if truncated || budget == 0 {
+            let key = keys.last().cloned().unwrap_or(after);
+            tally.progress.next = Some(HealCursor { bucket, key });
+            return Ok(tally.progress);
+        }
+    }
+    Ok(tally.progress)
+}
+
+/// Heals what reads queued as damaged (deeply: a flipped byte leaves a file's size alone).
+pub fn queued(set: &ErasureSet, max_objects: u32) -> Result<HealProgress, ObjectError> {
+    let mut tally = Tally::new();
+    for (bucket, key) in heal_queue::peek(set, max_objects.clamp(1, 10_000) as usize) {
+        let outcome = match object(set, &bucket, &key, true) {
+            Ok(outcome) => outcome,
+            // The bucket or key is gone, or its name is not ours: nothing left to heal.
+            Err(ObjectError::NoSuchBucket | ObjectError::InvalidKey(_) | ObjectError::KeyTooLong) => Outcome::NotAnObject,
+            Err(error) => return Err(error),
+        };
+        tally.add(&bucket, &key, &outcome);
+        heal_queue::remove(set, &bucket, &key);
+    }
+    Ok(tally.progress)
+}
+
+/// Restores `.bucket` on drives that lost it while a read quorum has it.
+fn heal_bucket(set: &ErasureSet, bucket: &str) {
+    let path = format!("{bucket}/{}", buckets::BUCKET_FILE);
+    let reads = set.each(|drive| drive.read_file(&path, buckets::MAX_BUCKET_FILE_BYTES));
+    let Some(content) = reads.iter().find_map(|read| read.as_ref().ok()).cloned() else {
+        return;
+    };
+    if reads.iter().filter(|read| read.is_ok()).count() < set.layout.read_quorum() {
+        return;
+    }
+    for (drive, read) in set.drives.iter().zip(&reads) {
+        if matches!(read, Err(DriveError::NotFound)) {
+            let _ = drive.make_dir(bucket).and_then(|()| drive.write_file(&path, &content));
+        }
+    }
+}
+
+/// Heals one object (or name): see the module documentation.
+pub fn object(set: &ErasureSet, bucket: &str, key: &str, deep: bool) -> Result<Outcome, ObjectError> {
+    let object_dir = set::object_dir(bucket, &key_to_path(key)?);
+    let _lease = lock::object(bucket, key)?;
+    let metas = get::read_metas(set, &object_dir);
+    let outcome = match get::agreed_version(&metas, set.layout.read_quorum()).cloned() {
+        Some(version) => repair(set, &object_dir, &metas, version, deep)?,
+        None => settle_unagreed(set, &object_dir, &metas),
+    };
+    remove_orphans(set, bucket, &object_dir);
+    Ok(outcome)
+}
+
+/// No version has a read quorum: a leftover to remove, or damage beyond repair.
+fn settle_unagreed(set: &ErasureSet, object_dir: &str, metas: &[MetaRead]) -> Outcome {
+    let present = metas.iter().filter(|meta| matches!(meta, MetaRead::Present(_))).count();
+    let corrupt = metas.iter().filter(|meta| matches!(meta, MetaRead::Corrupt)).count();
+    let missing = metas.iter().filter(|meta| matches!(meta, MetaRead::Missing)).count();
+    let offline = metas.len() - present - corrupt - missing;
+    if present == 0 && corrupt == 0 {
+        return Outcome::NotAnObject;
+    }
+    if present == 0 {
+        // Every copy of the metadata rotted: nothing says what the shards are. Left in place
+        // for an operator; the key reads as missing and can be written again.
+        return Outcome::Unrecoverable(format!("metadata corrupt on {corrupt} drives and missing on the rest"));
+    }
+    if missing + corrupt >= set.layout.write_quorum() {
+        let meta_path = set::meta_path(object_dir);
+        for (drive, meta) in set.drives.iter().zip(metas) {
+            if let MetaRead::Present(version) = meta {
+                let _ = drive.delete(&meta_path, false);
+                if !version.data_dir.is_empty() {
+                    let _ = drive.delete(&set::data_dir_path(object_dir, &version.data_dir), true);
+                }
+            } else if matches!(meta, MetaRead::Corrupt) {
+                let _ = drive.delete(&meta_path, false);
+            }
+        }
+        return Outcome::DanglingRemoved;
+    }
+    Outcome::Unrecoverable(format!(
+        "no version agreed by {} drives ({present} hold one, {corrupt} corrupt, {missing} missing, {offline} offline)",
+        set.layout.read_quorum()
+    ))
+}
+
+/// Brings every online drive to the agreed `version`.
+fn repair(set: &ErasureSet, object_dir: &str, metas: &[MetaRead], version: ObjectVersion, deep: bool) -> Result<Outcome, ObjectError> {
+    let expected_bytes = shard_io::shard_data_bytes(&version);
+    let mut targets = Vec::new();
+    for (position, meta) in metas.iter().enumerate() {
+        let sound = match meta {
+            MetaRead::Offline => continue,
+            MetaRead::Missing | MetaRead::Corrupt => false,
+            MetaRead::Present(copy) if !copy.agrees_with(&version) => false,
+            MetaRead::Present(copy) if copy.data_dir.is_empty() => copy.inline_shard.len() as u64 == expected_bytes,
+            MetaRead::Present(copy) => {
+                match set.drives[position].stat(&set::shard_path(object_dir, &copy.data_dir)) {
+                    Ok(info) => info.size == expected_bytes,
+                    Err(DriveError::NotFound) => false,
+                    // The drive fails: it cannot be healed now.
+                    Err(_) => continue,
+                }
+            }
+        };
+        if !sound {
+            targets.push(position);
+        }
+    }
+    let found = Found {
+        agreeing: metas.iter().map(|meta| meta.version().filter(|copy| copy.agrees_with(&version)).cloned()).collect(),
+        version: version.clone(),
+        object_dir: object_dir.to_owned(),
+    };
+    if deep {
+        let mut opened = ShardSet::open(set, &found, |position| !targets.contains(&position)).shards;
+        let shard_count = version.distribution.len();
+        for block in 0..shard_io::block_count(&version) {
+            if opened.available() == 0 {
+                break;
+            }
+            // A block with too few sound shards is reported by the rebuild below.
+            let _ = opened.read_block(block, shard_count);
+        }
+        targets.extend(opened.failed_positions());
+        targets.sort_unstable();
+        targets.dedup();
+    }
+    if targets.is_empty() {
+        return Ok(Outcome::Healthy);
+    }
+    let mut sources = ShardSet::open(set, &found, |position| !targets.contains(&position)).shards;
+    if sources.available() < usize::from(version.data_count) {
+        return Ok(Outcome::Unrecoverable(format!("{} sound shards, {} needed", sources.available(), version.data_count)));
+    }
+    let rebuilt = match rebuild(set, object_dir, &version, &targets, &mut sources) {
+        Ok(rebuilt) => rebuilt,
+        Err(ObjectError::InsufficientQuorum(why)) => return Ok(Outcome::Unrecoverable(why)),
+        Err(error) => return Err(error),
+    };
+    let meta_path = set::meta_path(object_dir);
+    let writes: Vec<(&Drive, String, Vec<u8>)> = rebuilt
+        .iter()
+        .map(|(position, inline_shard)| {
+            let copy =
+                ObjectVersion { shard_index: version.distribution[*position], inline_shard: inline_shard.clone(), ..version.clone() };
+            (&set.drives[*position], meta_path.clone(), ObjectMeta { versions: vec![copy] }.encode())
+        })
+        .collect();
+    let mut healed = Vec::new();
+    for ((position, _), outcome) in rebuilt.iter().zip(drive::write_file_all(&writes)) {
+        if outcome.is_err() {
+            continue;
+        }
+        healed.push(*position);
+        // The version this drive held before, if another, is garbage now.
+        if let MetaRead::Present(old) = &metas[*position]
+            && !old.data_dir.is_empty()
+            && old.data_dir != version.data_dir
+        {
+            let _ = set.drives[*position].delete(&set::data_dir_path(object_dir, &old.data_dir), true);
+        }
+    }
+    if healed.is_empty() {
+        return Ok(Outcome::Unrecoverable(format!("no drive took the repair (drives {targets:?})")));
+    }
+    Ok(Outcome::Healed(healed))
+}
+
+/// Rebuilds the shards of `targets` from `sources`: into shard files (committed) or, for an
+/// inline object, into the bytes each target's metadata will carry. Returns the targets that
+/// got their shard, with their inline bytes (empty for a shard file).
+fn rebuild(
+    set: &ErasureSet,
+    object_dir: &str,
+    version: &ObjectVersion,
+    targets: &[usize],
+    sources: &mut ShardSet,
+) -> Result<Vec<(usize, Vec<u8>)>, ObjectError> {
+    let inline = version.data_dir.is_empty();
+    let shard_path = set::shard_path(object_dir, &version.data_dir);
+    let mut writers: Vec<(usize, Option<Writer>)> = targets
+        .iter()
+        .map(|position| (*position, if inline { None } else { set.drives[*position].create_file(&shard_path).ok() }))
+        .filter(|(_, writer)| inline || writer.is_some())
+        .collect();
+    let mut inline_bytes: Vec<Vec<u8>> = vec![Vec::new(); writers.len()];
+    let data = usize::from(version.data_count);
+    for block in 0..shard_io::block_count(version) {
+        let mut shards = sources.read_block(block, data)?;
+        sources.complete(block, &mut shards)?;
+        for (slot, (position, writer)) in writers.iter_mut().enumerate() {
+            let shard = shards[usize::from(version.distribution[*position])].as_deref().unwrap_or_default();
+            let record = shard_io::record(shard);
+            match writer {
+                Some(file) => {
+                    if file.append(&record).is_err() {
+                        *writer = None;
+                    }
+                }
+                None => inline_bytes[slot].extend_from_slice(&record),
+            }
+        }
+    }
+    if inline {
+        return Ok(writers.into_iter().map(|(position, _)| position).zip(inline_bytes).collect());
+    }
+    let alive: Vec<(usize, Writer)> = writers.into_iter().filter_map(|(position, writer)| Some((position, writer?))).collect();
+    let borrowed: Vec<&Writer> = alive.iter().map(|(_, writer)| writer).collect();
+    let outcomes = drive::commit_all(&borrowed);
+    Ok(alive.iter().zip(outcomes).filter(|(_, outcome)| outcome.is_ok()).map(|((position, _), _)| (*position, Vec::new())).collect())
+}
+
+/// Removes data directories that no metadata on their drive points to, once past the grace.
+fn remove_orphans(set: &ErasureSet, bucket: &str, object_dir: &str) {
+    let now = set::now_ms();
+    let meta_path = set::meta_path(object_dir);
+    for drive in &set.drives {
+        let Ok(entries) = drive.list_dir(object_dir) else {
+            continue;
+        };
+        let data_dirs: Vec<String> = entries
+            .into_iter()
+            .filter(|entry| entry.is_dir && entry.name.starts_with('.') && entry.name != META_FILE)
+            .map(|entry| entry.name)
+            .collect();
+        if data_dirs.is_empty() {
+            continue;
+        }
+        let referenced = match drive.read_file(&meta_path, crate::meta::MAX_META_BYTES as u32) {
+            Ok(bytes) => match ObjectMeta::decode(&bytes) {
+                Ok(meta) => meta.versions.into_iter().map(|version| format!(".{}", version.data_dir)).collect(),
+                // Unreadable metadata: keep everything, an operator may want it.
+                Err(_) => continue,
+            },
+            Err(DriveError::NotFound) => Vec::new(),
+            Err(_) => continue,
+        };
+        let mut removed = false;
+        for name in data_dirs.into_iter().filter(|name| !referenced.contains(name)) {
+            let path = format!("{object_dir}/{name}");
+            let old_enough = drive.stat(&path).is_ok_and(|info| now.saturating_sub(info.modified_ms) >= ORPHAN_GRACE_MS);
+            if old_enough {
+                removed |= drive.delete(&path, true).is_ok();
+            }
+        }
+        if removed {
+            let _ = drive.prune_empty_dirs(object_dir, bucket);
+        }
+    }
+}
