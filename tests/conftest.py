@@ -45,13 +45,14 @@ class Server:
     log_path: Path
 
     def client(self, access_key=ROOT_USER, secret_key=ROOT_PASSWORD, **config):
+        config.setdefault("retries", {"max_attempts": 1})
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
             region_name="us-east-1",
-            config=Config(retries={"max_attempts": 1}, **config),
+            config=Config(**config),
         )
 
     def log(self) -> str:
