@@ -92,3 +92,36 @@ def test_one_format_both_ways(tmp_path):
         assert s3.get_object(Bucket="shared", Key="from-wasm")["Body"].read() == wasm_body
     finally:
         native.stop()
+
+
+def test_maintenance_through_the_admin_api_under_wasmtime_serve(standalone):
+    """No host scheduler under `wasmtime serve`: the admin API heals, as a cron would call it."""
+    import json
+    import subprocess
+    import urllib.request
+
+    from conftest import tessera_binary
+
+    s3 = standalone.client()
+    s3.create_bucket(Bucket="cron")
+    bodies = {"a/small": b"s" * 1000, "a/large": os.urandom(2 * MIB + 1), "b": os.urandom(300_000)}
+    for key, body in bodies.items():
+        s3.put_object(Bucket="cron", Key=key, Body=body)
+    # Drive 3's folder is emptied (a preopen must stay a directory).
+    wiped = standalone.drives[2]
+    for entry in wiped.iterdir():
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    env = dict(os.environ, TESSERA_ROOT_USER=ROOT_USER, TESSERA_ROOT_PASSWORD=ROOT_PASSWORD)
+    result = subprocess.run(
+        [tessera_binary(), "admin", "heal", "--bucket", "cron", "--endpoint", standalone.endpoint],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 scanned · 3 healed" in result.stdout, result.stdout
+    assert all((wiped / "cron" / key / ".meta").exists() for key in bodies)
+    assert (wiped / "cron" / ".bucket").exists()
+    health = json.load(urllib.request.urlopen(f"{standalone.endpoint}/_tessera/health/cluster", timeout=30))
+    assert [drive["state"] for drive in health["drives"]] == ["online"] * 4
+    assert [drive["label"] for drive in health["drives"]] == ["/d1", "/d2", "/d3", "/d4"]
+    for key, body in bodies.items():
+        assert s3.get_object(Bucket="cron", Key=key)["Body"].read() == body

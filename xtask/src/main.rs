@@ -11,7 +11,11 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <build | run [tessera serve args...] | test | bench erasure | bench compare [target...]>";
+const USAGE: &str =
+    "usage: cargo xtask <build | run [tessera serve args...] | test | fuzz [cases] | bench erasure | bench compare [target...]>";
+
+/// Cases per property of a `cargo xtask fuzz` run, unless given.
+const DEFAULT_FUZZ_CASES: u64 = 2_000_000;
 
 /// The stock runtime the standalone node is tested under (same wasmtime as the host).
 const WASMTIME_CLI_VERSION: &str = "48.0.8";
@@ -32,6 +36,7 @@ fn main() -> Result<()> {
             build()?;
             test()
         }
+        "fuzz" => fuzz(args.get(1).map(String::as_str)),
         "bench" => match args.get(1).map(String::as_str) {
             Some("erasure") => {
                 build()?;
@@ -123,6 +128,21 @@ fn bench_erasure() -> Result<()> {
         "--json",
         "target/bench/erasure.json",
     ]))
+}
+
+/// The metadata decoder's properties (never panic; decode what was encoded) for many more
+/// cases than `cargo xtask test` runs.
+fn fuzz(cases: Option<&str>) -> Result<()> {
+    let cases: u64 = match cases {
+        Some(text) => text.parse().with_context(|| format!("{text} is not a number of cases"))?,
+        None => DEFAULT_FUZZ_CASES,
+    };
+    step(&format!("fuzzing the metadata decoder: {cases} cases per property"));
+    run_command(
+        cargo()
+            .args(["test", "--release", "--lib", "--package", "object-layer", "meta::tests", "--", "--nocapture"])
+            .env("TESSERA_FUZZ_CASES", cases.to_string()),
+    )
 }
 
 fn test() -> Result<()> {
