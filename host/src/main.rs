@@ -58,6 +58,9 @@ struct ServeArgs {
     /// find, and drives that come back, are healed within seconds regardless.
     #[arg(long, default_value_t = 3600)]
     scan_interval: u64,
+    /// Seconds after which an unfinished multipart upload is removed (by the heal scan).
+    #[arg(long, default_value_t = 24 * 3600)]
+    multipart_expiry: u64,
 }
 
 fn main() -> Result<()> {
@@ -96,6 +99,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             ("TESSERA_ROOT_PASSWORD".into(), credentials.secret_key.clone()),
             ("TESSERA_PARITY".into(), parity.to_string()),
             ("TESSERA_DOMAINS".into(), domains.join(",")),
+            ("TESSERA_MULTIPART_EXPIRY".into(), args.multipart_expiry.to_string()),
         ],
     })?;
     let listener = tokio::net::TcpListener::bind(args.address).await.with_context(|| format!("binding {}", args.address))?;

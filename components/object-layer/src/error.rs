@@ -34,6 +34,14 @@ pub enum ObjectError {
     /// Too few drives answered; the operation left nothing visible behind.
     #[error("insufficient quorum: {0}")]
     InsufficientQuorum(String),
+    #[error("no such upload")]
+    NoSuchUpload,
+    #[error("invalid part: {0}")]
+    InvalidPart(String),
+    #[error("parts not in ascending order")]
+    InvalidPartOrder,
+    #[error("a part other than the last is under 5 MiB")]
+    EntityTooSmall,
     /// Another commit on the same key held its lock for too long.
     #[error("busy: {0}")]
     Busy(String),

@@ -142,8 +142,7 @@ struct Reading {
     set: ErasureSet,
     bucket: String,
     key: String,
-    size: u64,
-    block_bytes: u64,
+    found: Found,
     shards: ShardSet,
     /// Next byte to return, and one past the last.
     next: u64,
@@ -165,14 +164,13 @@ impl Download {
         let (found, shards) = loop {
             attempt += 1;
             let found = find(&set, bucket, key)?;
-            let opened = ShardSet::open(&set, &found, |_| true);
-            let data = usize::from(found.version.data_count);
+            let shards = ShardSet::open(&set, &found, |_| true);
             // A commit replaced this version between reading its metadata and opening its
             // files: the newer version is complete by now, read that one.
-            if opened.shards.available() < data && opened.vanished > 0 && attempt < OPEN_ATTEMPTS {
+            if shards.available() < usize::from(found.version.data_count) && shards.vanished() > 0 && attempt < OPEN_ATTEMPTS {
                 continue;
             }
-            break (found, opened.shards);
+            break (found, shards);
         };
         let info = found.info(bucket, key);
         let content_range = range.map(|range| resolve_range(&range, found.version.size)).transpose()?;
@@ -180,16 +178,7 @@ impl Download {
             Some(range) => (range.start, range.start + range.length),
             None => (0, found.version.size),
         };
-        let reading = Reading {
-            set,
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            size: found.version.size,
-            block_bytes: u64::from(found.version.block_bytes),
-            shards,
-            next,
-            end,
-        };
+        let reading = Reading { set, bucket: bucket.to_owned(), key: key.to_owned(), found, shards, next, end };
         Ok((info, content_range, Self { state: RefCell::new(reading) }))
     }
 }
@@ -205,18 +194,24 @@ impl Reading {
         if self.next >= self.end {
             return Ok(None);
         }
-        let block_index = self.next / self.block_bytes;
-        let block_start = block_index * self.block_bytes;
-        let block_len = self.block_bytes.min(self.size - block_start) as usize;
-        let block = self.shards.block_bytes(block_index);
+        let parts = self.shards.parts();
+        let part = parts.partition_point(|part| part.start + part.size <= self.next);
+        let (part_start, part_size) = (parts[part].start, parts[part].size);
+        let block_bytes = u64::from(self.found.version.block_bytes);
+        let block = (self.next - part_start) / block_bytes;
+        let block_start = part_start + block * block_bytes;
+        let block_len = block_bytes.min(part_size - block * block_bytes);
+        let bytes = self.shards.block_bytes(&self.set, &self.found, part, block);
         if self.shards.take_damage() {
             heal_queue::push(&self.set, &self.bucket, &self.key);
         }
-        let block = block?;
-        debug_assert_eq!(block.len(), block_len);
+        let bytes = bytes?;
+        if bytes.len() as u64 != block_len {
+            return Err(ObjectError::Internal(format!("block of {} bytes, {block_len} expected", bytes.len())));
+        }
         let from = (self.next - block_start) as usize;
-        let to = (self.end.min(block_start + block_len as u64) - block_start) as usize;
+        let to = (self.end.min(block_start + block_len) - block_start) as usize;
         self.next = block_start + to as u64;
-        Ok(Some(if from == 0 && to == block.len() { block } else { block[from..to].to_vec() }))
+        Ok(Some(if from == 0 && to == bytes.len() { bytes } else { bytes[from..to].to_vec() }))
     }
 }

@@ -20,6 +20,7 @@ use crate::heal_queue;
 use crate::list;
 use crate::lock;
 use crate::meta::{ObjectMeta, ObjectVersion};
+use crate::multipart;
 use crate::names::key_to_path;
 use crate::set::{self, ErasureSet, META_FILE};
 use crate::shard_io::{self, ShardSet};
@@ -91,9 +92,16 @@ pub fn step(set: &ErasureSet, options: &HealOptions, cursor: Option<HealCursor>,
         }
         None => buckets::list(set)?.into_iter().map(|bucket| bucket.name).collect(),
     };
+    let mut tally = Tally::new();
+    if cursor.is_none() {
+        // A pass starts by dropping multipart uploads abandoned for longer than allowed.
+        let expired = multipart::expire(set, multipart_expiry_ms());
+        if expired > 0 {
+            tally.progress.details.push(format!("removed {expired} abandoned multipart uploads"));
+        }
+    }
     let cursor = cursor.unwrap_or(HealCursor { bucket: String::new(), key: String::new() });
     buckets.retain(|bucket| *bucket >= cursor.bucket);
-    let mut tally = Tally::new();
     let mut budget = max_objects;
     for bucket in buckets {
         let after = if bucket == cursor.bucket { cursor.key.clone() } else { String::new() };
@@ -113,6 +121,12 @@ pub fn step(set: &ErasureSet, options: &HealOptions, cursor: Option<HealCursor>,
         }
     }
     Ok(tally.progress)
+}
+
+/// How old an unfinished multipart upload may get: `TESSERA_MULTIPART_EXPIRY` seconds,
+/// 24 hours when unset.
+fn multipart_expiry_ms() -> u64 {
+    std::env::var("TESSERA_MULTIPART_EXPIRY").ok().and_then(|seconds| seconds.parse::<u64>().ok()).unwrap_or(24 * 3600).saturating_mul(1000)
 }
 
 /// Heals what reads queued as damaged (deeply: a flipped byte leaves a file's size alone).
@@ -197,22 +211,20 @@ fn settle_unagreed(set: &ErasureSet, object_dir: &str, metas: &[MetaRead]) -> Ou
 
 /// Brings every online drive to the agreed `version`.
 fn repair(set: &ErasureSet, object_dir: &str, metas: &[MetaRead], version: ObjectVersion, deep: bool) -> Result<Outcome, ObjectError> {
-    let expected_bytes = shard_io::shard_data_bytes(&version);
     let mut targets = Vec::new();
     for (position, meta) in metas.iter().enumerate() {
         let sound = match meta {
             MetaRead::Offline => continue,
             MetaRead::Missing | MetaRead::Corrupt => false,
             MetaRead::Present(copy) if !copy.agrees_with(&version) => false,
-            MetaRead::Present(copy) if copy.data_dir.is_empty() => copy.inline_shard.len() as u64 == expected_bytes,
-            MetaRead::Present(copy) => {
-                match set.drives[position].stat(&set::shard_path(object_dir, &copy.data_dir)) {
-                    Ok(info) => info.size == expected_bytes,
-                    Err(DriveError::NotFound) => false,
-                    // The drive fails: it cannot be healed now.
-                    Err(_) => continue,
-                }
+            MetaRead::Present(copy) if copy.data_dir.is_empty() => {
+                copy.inline_shard.len() as u64 == shard_io::shard_data_bytes(&version, version.size)
             }
+            MetaRead::Present(copy) => match shard_files_sound(&set.drives[position], object_dir, copy) {
+                Some(sound) => sound,
+                // The drive fails: it cannot be healed now.
+                None => continue,
+            },
         };
         if !sound {
             targets.push(position);
@@ -224,27 +236,26 @@ fn repair(set: &ErasureSet, object_dir: &str, metas: &[MetaRead], version: Objec
         object_dir: object_dir.to_owned(),
     };
     if deep {
-        let mut opened = ShardSet::open(set, &found, |position| !targets.contains(&position)).shards;
+        let mut opened = ShardSet::open(set, &found, |position| !targets.contains(&position));
         let shard_count = version.distribution.len();
-        for block in 0..shard_io::block_count(&version) {
-            if opened.available() == 0 {
-                break;
+        for (part, file) in version.part_files().iter().enumerate() {
+            for block in 0..shard_io::block_count(&version, file.size) {
+                // A block with too few sound shards is reported by the rebuild below.
+                let _ = opened.read_block(set, &found, part, block, shard_count);
             }
-            // A block with too few sound shards is reported by the rebuild below.
-            let _ = opened.read_block(block, shard_count);
         }
-        targets.extend(opened.failed_positions());
+        targets.extend_from_slice(opened.failed_positions());
         targets.sort_unstable();
         targets.dedup();
     }
     if targets.is_empty() {
         return Ok(Outcome::Healthy);
     }
-    let mut sources = ShardSet::open(set, &found, |position| !targets.contains(&position)).shards;
+    let mut sources = ShardSet::open(set, &found, |position| !targets.contains(&position));
     if sources.available() < usize::from(version.data_count) {
         return Ok(Outcome::Unrecoverable(format!("{} sound shards, {} needed", sources.available(), version.data_count)));
     }
-    let rebuilt = match rebuild(set, object_dir, &version, &targets, &mut sources) {
+    let rebuilt = match rebuild(set, &found, &targets, &mut sources) {
         Ok(rebuilt) => rebuilt,
         Err(ObjectError::InsufficientQuorum(why)) => return Ok(Outcome::Unrecoverable(why)),
         Err(error) => return Err(error),
@@ -278,48 +289,59 @@ fn repair(set: &ErasureSet, object_dir: &str, metas: &[MetaRead], version: Objec
     Ok(Outcome::Healed(healed))
 }
 
-/// Rebuilds the shards of `targets` from `sources`: into shard files (committed) or, for an
-/// inline object, into the bytes each target's metadata will carry. Returns the targets that
-/// got their shard, with their inline bytes (empty for a shard file).
-fn rebuild(
-    set: &ErasureSet,
-    object_dir: &str,
-    version: &ObjectVersion,
-    targets: &[usize],
-    sources: &mut ShardSet,
-) -> Result<Vec<(usize, Vec<u8>)>, ObjectError> {
-    let inline = version.data_dir.is_empty();
-    let shard_path = set::shard_path(object_dir, &version.data_dir);
-    let mut writers: Vec<(usize, Option<Writer>)> = targets
-        .iter()
-        .map(|position| (*position, if inline { None } else { set.drives[*position].create_file(&shard_path).ok() }))
-        .filter(|(_, writer)| inline || writer.is_some())
-        .collect();
-    let mut inline_bytes: Vec<Vec<u8>> = vec![Vec::new(); writers.len()];
+/// Rebuilds the shards of `targets` from `sources`: into shard files (committed part by part)
+/// or, for an inline object, into the bytes each target's metadata will carry. Returns the
+/// targets that got every part, with their inline bytes (empty for shard files).
+fn rebuild(set: &ErasureSet, found: &Found, targets: &[usize], sources: &mut ShardSet) -> Result<Vec<(usize, Vec<u8>)>, ObjectError> {
+    let version = &found.version;
     let data = usize::from(version.data_count);
-    for block in 0..shard_io::block_count(version) {
-        let mut shards = sources.read_block(block, data)?;
-        sources.complete(block, &mut shards)?;
-        for (slot, (position, writer)) in writers.iter_mut().enumerate() {
-            let shard = shards[usize::from(version.distribution[*position])].as_deref().unwrap_or_default();
-            let record = shard_io::record(shard);
-            match writer {
-                Some(file) => {
-                    if file.append(&record).is_err() {
-                        *writer = None;
-                    }
-                }
-                None => inline_bytes[slot].extend_from_slice(&record),
+    if version.data_dir.is_empty() {
+        let mut inline: Vec<Vec<u8>> = vec![Vec::new(); targets.len()];
+        for block in 0..shard_io::block_count(version, version.size) {
+            let mut shards = sources.read_block(set, found, 0, block, data)?;
+            sources.complete(0, block, &mut shards)?;
+            for (bytes, position) in inline.iter_mut().zip(targets) {
+                let shard = shards[usize::from(version.distribution[*position])].as_deref().unwrap_or_default();
+                bytes.extend_from_slice(&shard_io::record(shard));
             }
         }
+        return Ok(targets.iter().copied().zip(inline).collect());
     }
-    if inline {
-        return Ok(writers.into_iter().map(|(position, _)| position).zip(inline_bytes).collect());
+    let data_dir = set::data_dir_path(&found.object_dir, &version.data_dir);
+    let mut healthy: Vec<usize> = targets.to_vec();
+    for (part, file) in version.part_files().iter().enumerate() {
+        let path = format!("{data_dir}/{}", file.name);
+        let mut writers: Vec<(usize, Option<Writer>)> =
+            healthy.iter().map(|position| (*position, set.drives[*position].create_file(&path).ok())).collect();
+        for block in 0..shard_io::block_count(version, file.size) {
+            let mut shards = sources.read_block(set, found, part, block, data)?;
+            sources.complete(part, block, &mut shards)?;
+            for (position, writer) in writers.iter_mut() {
+                let shard = shards[usize::from(version.distribution[*position])].as_deref().unwrap_or_default();
+                if writer.as_ref().is_some_and(|file| file.append(&shard_io::record(shard)).is_err()) {
+                    *writer = None;
+                }
+            }
+        }
+        let alive: Vec<(usize, Writer)> = writers.into_iter().filter_map(|(position, writer)| Some((position, writer?))).collect();
+        let borrowed: Vec<&Writer> = alive.iter().map(|(_, writer)| writer).collect();
+        let outcomes = drive::commit_all(&borrowed);
+        healthy = alive.iter().zip(outcomes).filter(|(_, outcome)| outcome.is_ok()).map(|((position, _), _)| *position).collect();
     }
-    let alive: Vec<(usize, Writer)> = writers.into_iter().filter_map(|(position, writer)| Some((position, writer?))).collect();
-    let borrowed: Vec<&Writer> = alive.iter().map(|(_, writer)| writer).collect();
-    let outcomes = drive::commit_all(&borrowed);
-    Ok(alive.iter().zip(outcomes).filter(|(_, outcome)| outcome.is_ok()).map(|((position, _), _)| (*position, Vec::new())).collect())
+    Ok(healthy.into_iter().map(|position| (position, Vec::new())).collect())
+}
+
+/// Whether a drive has every shard file of `copy` at its exact size; `None` when it fails.
+fn shard_files_sound(drive: &Drive, object_dir: &str, copy: &ObjectVersion) -> Option<bool> {
+    let data_dir = set::data_dir_path(object_dir, &copy.data_dir);
+    for file in copy.part_files() {
+        match drive.stat(&format!("{data_dir}/{}", file.name)) {
+            Ok(info) if info.size == shard_io::shard_data_bytes(copy, file.size) => {}
+            Ok(_) | Err(DriveError::NotFound) => return Some(false),
+            Err(_) => return None,
+        }
+    }
+    Some(true)
 }
 
 /// Removes data directories that no metadata on their drive points to, once past the grace.

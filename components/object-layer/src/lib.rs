@@ -10,6 +10,7 @@ mod layout;
 mod list;
 mod lock;
 mod meta;
+mod multipart;
 mod names;
 mod put;
 mod set;
@@ -25,7 +26,8 @@ mod bindings {
 
 use bindings::exports::tessera::node::maintenance::{self, HealCursor, HealOptions, HealProgress, NodeStatus};
 use bindings::exports::tessera::node::objects::{
-    self as wit, BucketInfo, ByteRange, ContentRange, Guest, ListPage, ListQuery, ObjectInfo, PutOptions,
+    self as wit, BucketInfo, ByteRange, ContentRange, Guest, ListPage, ListQuery, ObjectInfo, PartsPage, PutOptions, UploadsPage,
+    UploadsQuery,
 };
 use error::ObjectError;
 
@@ -92,6 +94,43 @@ impl Guest for ObjectLayer {
     fn list_objects(bucket: String, query: ListQuery) -> Result<ListPage, wit::ObjectError> {
         Ok(list::list(&set::ErasureSet::open()?, &bucket, &query)?)
     }
+
+    fn create_multipart_upload(bucket: String, key: String, options: PutOptions) -> Result<String, wit::ObjectError> {
+        Ok(multipart::create(&set::ErasureSet::open()?, &bucket, &key, &options)?)
+    }
+
+    fn begin_part(
+        bucket: String,
+        key: String,
+        upload_id: String,
+        part_number: u32,
+        size: Option<u64>,
+        content_md5: Option<Vec<u8>>,
+    ) -> Result<wit::Upload, wit::ObjectError> {
+        let upload = multipart::begin_part(set::ErasureSet::open()?, &bucket, &key, &upload_id, part_number, size, content_md5)?;
+        Ok(wit::Upload::new(upload))
+    }
+
+    fn complete_multipart_upload(
+        bucket: String,
+        key: String,
+        upload_id: String,
+        parts: Vec<(u32, String)>,
+    ) -> Result<ObjectInfo, wit::ObjectError> {
+        Ok(multipart::complete(&set::ErasureSet::open()?, &bucket, &key, &upload_id, &parts)?)
+    }
+
+    fn abort_multipart_upload(bucket: String, key: String, upload_id: String) -> Result<(), wit::ObjectError> {
+        Ok(multipart::abort(&set::ErasureSet::open()?, &bucket, &key, &upload_id)?)
+    }
+
+    fn list_parts(bucket: String, key: String, upload_id: String, after_part: u32, max_parts: u32) -> Result<PartsPage, wit::ObjectError> {
+        Ok(multipart::list_parts(&set::ErasureSet::open()?, &bucket, &key, &upload_id, after_part, max_parts)?)
+    }
+
+    fn list_multipart_uploads(bucket: String, query: UploadsQuery) -> Result<UploadsPage, wit::ObjectError> {
+        Ok(multipart::list_uploads(&set::ErasureSet::open()?, &bucket, &query)?)
+    }
 }
 
 impl From<ObjectError> for wit::ObjectError {
@@ -112,6 +151,10 @@ impl From<ObjectError> for wit::ObjectError {
             ObjectError::InvalidArgument(why) => Self::InvalidArgument(why),
             ObjectError::InsufficientQuorum(why) => Self::InsufficientQuorum(why),
             ObjectError::Busy(why) => Self::Busy(why),
+            ObjectError::NoSuchUpload => Self::NoSuchUpload,
+            ObjectError::InvalidPart(why) => Self::InvalidPart(why),
+            ObjectError::InvalidPartOrder => Self::InvalidPartOrder,
+            ObjectError::EntityTooSmall => Self::EntityTooSmall,
             ObjectError::Internal(why) => Self::Internal(why),
         }
     }

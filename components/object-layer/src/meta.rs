@@ -12,8 +12,12 @@
 use thiserror::Error;
 
 const MAGIC: &[u8; 4] = b"TSRM";
-/// The only format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this build writes. It reads this one and every earlier one.
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format this build reads (1: no parts list; the data is one `part.1`).
+const OLDEST_FORMAT_VERSION: u16 = 1;
+/// Most parts an object has (as S3).
+pub const MAX_PARTS: u32 = 10_000;
 const HEADER_BYTES: usize = 4 + 2 + 4;
 const CHECKSUM_BYTES: usize = 32;
 /// Upper bound of a metadata file; larger is corrupt.
@@ -65,6 +69,46 @@ pub struct ObjectVersion {
     pub data_dir: String,
     /// This drive's shard blocks (hash + shard, as in a shard file) when inline.
     pub inline_shard: Vec<u8>,
+    /// The parts of a multipart object, in order, each its own shard file `part.<number>`;
+    /// empty for an object written in one piece (one shard file, `part.1`).
+    pub parts: Vec<PartEntry>,
+}
+
+/// One part of a multipart object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartEntry {
+    pub number: u32,
+    pub size: u64,
+    /// Hex MD5 of the part, as UploadPart returned it.
+    pub etag: String,
+}
+
+/// Where one stretch of an object lives: a shard file on every drive, cut in blocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartFile {
+    /// File name in the data directory.
+    pub name: String,
+    pub size: u64,
+    /// Offset of its first byte in the object.
+    pub start: u64,
+}
+
+impl ObjectVersion {
+    /// The shard files of this version, in object order.
+    pub fn part_files(&self) -> Vec<PartFile> {
+        if self.parts.is_empty() {
+            return vec![PartFile { name: "part.1".into(), size: self.size, start: 0 }];
+        }
+        let mut start = 0;
+        self.parts
+            .iter()
+            .map(|part| {
+                let file = PartFile { name: format!("part.{}", part.number), size: part.size, start };
+                start += part.size;
+                file
+            })
+            .collect()
+    }
 }
 
 impl ObjectVersion {
@@ -91,46 +135,26 @@ impl ObjectMeta {
     }
 
     pub fn encode(&self) -> Vec<u8> {
+        self.encode_as(FORMAT_VERSION)
+    }
+
+    fn encode_as(&self, format: u16) -> Vec<u8> {
         let mut body = Writer::default();
         body.u32(self.versions.len() as u32);
         for version in &self.versions {
-            encode_version(&mut body, version);
+            encode_version(&mut body, version, format);
         }
-        let mut out = Vec::with_capacity(HEADER_BYTES + body.0.len() + CHECKSUM_BYTES);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(body.0.len() as u32).to_le_bytes());
-        out.extend_from_slice(&body.0);
-        let checksum = blake3::hash(&out);
-        out.extend_from_slice(checksum.as_bytes());
-        out
+        seal(MAGIC, format, &body.0)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
-        if bytes.len() < HEADER_BYTES + CHECKSUM_BYTES {
-            return Err(FormatError::Truncated);
-        }
-        if &bytes[..4] != MAGIC {
-            return Err(FormatError::BadMagic);
-        }
-        let format = u16::from_le_bytes([bytes[4], bytes[5]]);
-        if format != FORMAT_VERSION {
-            return Err(FormatError::UnknownFormat(format));
-        }
-        let body_bytes = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]) as usize;
-        if bytes.len() != HEADER_BYTES + body_bytes + CHECKSUM_BYTES {
-            return Err(FormatError::Truncated);
-        }
-        let (signed, checksum) = bytes.split_at(HEADER_BYTES + body_bytes);
-        if blake3::hash(signed) != blake3::Hash::from_slice(checksum).map_err(|_| FormatError::Truncated)? {
-            return Err(FormatError::BadChecksum);
-        }
-        let mut reader = Reader(&signed[HEADER_BYTES..]);
+        let (format, body) = unseal(MAGIC, OLDEST_FORMAT_VERSION..=FORMAT_VERSION, bytes)?;
+        let mut reader = Reader(body);
         let count = reader.u32()?;
         if count > MAX_VERSIONS {
             return Err(FormatError::Invalid("too many versions"));
         }
-        let versions = (0..count).map(|_| decode_version(&mut reader)).collect::<Result<Vec<_>, _>>()?;
+        let versions = (0..count).map(|_| decode_version(&mut reader, format)).collect::<Result<Vec<_>, _>>()?;
         if !reader.0.is_empty() {
             return Err(FormatError::Invalid("trailing bytes"));
         }
@@ -138,7 +162,7 @@ impl ObjectMeta {
     }
 }
 
-fn encode_version(out: &mut Writer, version: &ObjectVersion) {
+fn encode_version(out: &mut Writer, version: &ObjectVersion, format: u16) {
     out.bytes(version.version_id.as_bytes());
     out.u8(version.kind as u8);
     out.u64(version.modified_ms);
@@ -163,9 +187,17 @@ fn encode_version(out: &mut Writer, version: &ObjectVersion) {
     out.u8(version.shard_index);
     out.bytes(version.data_dir.as_bytes());
     out.bytes(&version.inline_shard);
+    if format >= 2 {
+        out.u32(version.parts.len() as u32);
+        for part in &version.parts {
+            out.u32(part.number);
+            out.u64(part.size);
+            out.bytes(part.etag.as_bytes());
+        }
+    }
 }
 
-fn decode_version(input: &mut Reader) -> Result<ObjectVersion, FormatError> {
+fn decode_version(input: &mut Reader, format: u16) -> Result<ObjectVersion, FormatError> {
     let version_id = input.string()?;
     let kind = match input.u8()? {
         1 => VersionKind::Object,
@@ -192,6 +224,16 @@ fn decode_version(input: &mut Reader) -> Result<ObjectVersion, FormatError> {
     let shard_index = input.u8()?;
     let data_dir = input.string()?;
     let inline_shard = input.bytes()?.to_vec();
+    let mut parts = Vec::new();
+    if format >= 2 {
+        let part_count = input.u32()?;
+        if part_count > MAX_PARTS {
+            return Err(FormatError::Invalid("too many parts"));
+        }
+        for _ in 0..part_count {
+            parts.push(PartEntry { number: input.u32()?, size: input.u64()?, etag: input.string()? });
+        }
+    }
     let version = ObjectVersion {
         version_id,
         kind,
@@ -207,6 +249,7 @@ fn decode_version(input: &mut Reader) -> Result<ObjectVersion, FormatError> {
         shard_index,
         data_dir,
         inline_shard,
+        parts,
     };
     check_version(&version)?;
     Ok(version)
@@ -234,29 +277,76 @@ fn check_version(version: &ObjectVersion) -> Result<(), FormatError> {
     if version.data_dir.contains('/') || version.data_dir == "." || version.data_dir == ".." {
         return Err(FormatError::Invalid("data directory is not one plain name"));
     }
+    if !version.parts.is_empty() {
+        if version.data_dir.is_empty() {
+            return Err(FormatError::Invalid("parts of an inline object"));
+        }
+        if version.parts.windows(2).any(|pair| pair[0].number >= pair[1].number) || version.parts[0].number == 0 {
+            return Err(FormatError::Invalid("part numbers are not ascending from 1"));
+        }
+        let total = version.parts.iter().try_fold(0u64, |total, part| total.checked_add(part.size));
+        if total != Some(version.size) {
+            return Err(FormatError::Invalid("part sizes do not add up to the object size"));
+        }
+    }
     Ok(())
 }
 
+/// Wraps a body the way every Tessera record file is: magic, format, length, body, BLAKE3.
+pub(crate) fn seal(magic: &[u8; 4], format: u16, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_BYTES + body.len() + CHECKSUM_BYTES);
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&format.to_le_bytes());
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(body);
+    let checksum = blake3::hash(&out);
+    out.extend_from_slice(checksum.as_bytes());
+    out
+}
+
+/// Checks a sealed record file and returns its format and body.
+pub(crate) fn unseal<'a>(magic: &[u8; 4], formats: std::ops::RangeInclusive<u16>, bytes: &'a [u8]) -> Result<(u16, &'a [u8]), FormatError> {
+    if bytes.len() < HEADER_BYTES + CHECKSUM_BYTES {
+        return Err(FormatError::Truncated);
+    }
+    if &bytes[..4] != magic {
+        return Err(FormatError::BadMagic);
+    }
+    let format = u16::from_le_bytes([bytes[4], bytes[5]]);
+    if !formats.contains(&format) {
+        return Err(FormatError::UnknownFormat(format));
+    }
+    let body_bytes = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]) as usize;
+    if bytes.len() != HEADER_BYTES + body_bytes + CHECKSUM_BYTES {
+        return Err(FormatError::Truncated);
+    }
+    let (signed, checksum) = bytes.split_at(HEADER_BYTES + body_bytes);
+    if blake3::hash(signed) != blake3::Hash::from_slice(checksum).map_err(|_| FormatError::Truncated)? {
+        return Err(FormatError::BadChecksum);
+    }
+    Ok((format, &signed[HEADER_BYTES..]))
+}
+
 #[derive(Default)]
-struct Writer(Vec<u8>);
+pub(crate) struct Writer(pub(crate) Vec<u8>);
 
 impl Writer {
-    fn u8(&mut self, value: u8) {
+    pub(crate) fn u8(&mut self, value: u8) {
         self.0.push(value);
     }
-    fn u32(&mut self, value: u32) {
+    pub(crate) fn u32(&mut self, value: u32) {
         self.0.extend_from_slice(&value.to_le_bytes());
     }
-    fn u64(&mut self, value: u64) {
+    pub(crate) fn u64(&mut self, value: u64) {
         self.0.extend_from_slice(&value.to_le_bytes());
     }
-    fn bytes(&mut self, value: &[u8]) {
+    pub(crate) fn bytes(&mut self, value: &[u8]) {
         self.u32(value.len() as u32);
         self.0.extend_from_slice(value);
     }
 }
 
-struct Reader<'a>(&'a [u8]);
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Reader<'a> {
     fn take(&mut self, count: usize) -> Result<&'a [u8], FormatError> {
@@ -267,23 +357,23 @@ impl<'a> Reader<'a> {
         self.0 = tail;
         Ok(head)
     }
-    fn u8(&mut self) -> Result<u8, FormatError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, FormatError> {
         Ok(self.take(1)?[0])
     }
-    fn u32(&mut self) -> Result<u32, FormatError> {
+    pub(crate) fn u32(&mut self) -> Result<u32, FormatError> {
         let bytes = self.take(4)?;
         Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
     }
-    fn u64(&mut self) -> Result<u64, FormatError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, FormatError> {
         let mut array = [0u8; 8];
         array.copy_from_slice(self.take(8)?);
         Ok(u64::from_le_bytes(array))
     }
-    fn bytes(&mut self) -> Result<&'a [u8], FormatError> {
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], FormatError> {
         let count = self.u32()? as usize;
         self.take(count)
     }
-    fn string(&mut self) -> Result<String, FormatError> {
+    pub(crate) fn string(&mut self) -> Result<String, FormatError> {
         String::from_utf8(self.bytes()?.to_vec()).map_err(|_| FormatError::Invalid("string is not UTF-8"))
     }
 }
@@ -309,8 +399,30 @@ mod tests {
                 shard_index: 3,
                 data_dir: String::new(),
                 inline_shard: vec![1, 2, 3],
+                parts: Vec::new(),
             }],
         }
+    }
+
+    #[test]
+    fn format_1_files_still_read_as_one_part() {
+        let meta = sample();
+        let decoded = ObjectMeta::decode(&meta.encode_as(1)).unwrap();
+        assert_eq!(decoded, meta);
+        assert_eq!(decoded.versions[0].part_files(), vec![PartFile { name: "part.1".into(), size: 5, start: 0 }]);
+    }
+
+    #[test]
+    fn parts_round_trip_and_must_add_up() {
+        let mut meta = sample();
+        let version = &mut meta.versions[0];
+        version.data_dir = "d1".into();
+        version.inline_shard.clear();
+        version.parts = vec![PartEntry { number: 2, size: 3, etag: "a".into() }, PartEntry { number: 7, size: 2, etag: "b".into() }];
+        assert_eq!(ObjectMeta::decode(&meta.encode()).unwrap(), meta);
+        assert_eq!(meta.versions[0].part_files()[1], PartFile { name: "part.7".into(), size: 2, start: 3 });
+        meta.versions[0].parts[1].size = 3;
+        assert_eq!(ObjectMeta::decode(&meta.encode()), Err(FormatError::Invalid("part sizes do not add up to the object size")));
     }
 
     #[test]
@@ -386,6 +498,7 @@ mod tests {
                     shard_index,
                     data_dir,
                     inline_shard,
+                    parts: Vec::new(),
                 }
             })
     }

@@ -33,12 +33,22 @@ pub struct Upload {
     state: RefCell<Option<Writing>>,
 }
 
+/// Where an upload's shards go.
+enum Destination {
+    /// An object: a fresh data directory, then the metadata.
+    Object,
+    /// One part of a multipart upload: a shard file in the upload's directory, then a part
+    /// record beside it (`multipart`).
+    Part { upload_dir: String, number: u32, file: String },
+}
+
 struct Writing {
     set: ErasureSet,
     bucket: String,
     key: String,
     object_dir: String,
     options: PutOptions,
+    destination: Destination,
     /// Shard index held by each drive position.
     distribution: Vec<u8>,
     data_dir: String,
@@ -63,9 +73,40 @@ impl Upload {
         }
         buckets::head(&set, &bucket)?;
         let writing = Writing {
+            destination: Destination::Object,
             distribution: distribution(&key, set.layout.drive_count()),
             object_dir: set::object_dir(&bucket, &key_path),
             data_dir: set::random_id()?,
+            pending: Vec::with_capacity(BLOCK_BYTES),
+            md5: Md5::new(),
+            size: 0,
+            writers: None,
+            set,
+            bucket,
+            key,
+            options,
+        };
+        Ok(Self { state: RefCell::new(Some(writing)) })
+    }
+
+    /// An upload of one part of a multipart upload into `upload_dir`.
+    pub fn begin_part(
+        set: ErasureSet,
+        bucket: String,
+        key: String,
+        upload_dir: String,
+        number: u32,
+        options: PutOptions,
+    ) -> Result<Self, ObjectError> {
+        if options.size.is_some_and(|size| size > MAX_PUT_BYTES) {
+            return Err(ObjectError::EntityTooLarge);
+        }
+        let key_path = key_to_path(&key)?;
+        let writing = Writing {
+            destination: Destination::Part { upload_dir, number, file: format!("part.{number}.{}", set::random_id()?) },
+            distribution: distribution(&key, set.layout.drive_count()),
+            object_dir: set::object_dir(&bucket, &key_path),
+            data_dir: String::new(),
             pending: Vec::with_capacity(BLOCK_BYTES),
             md5: Md5::new(),
             size: 0,
@@ -134,7 +175,7 @@ impl Writing {
         let records = encode_block(&self.set, &self.distribution, block)?;
         let writers = match &mut self.writers {
             Some(writers) => writers,
-            None => self.writers.insert(open_writers(&self.set, &self.object_dir, &self.data_dir)?),
+            None => self.writers.insert(open_writers(&self.set, &self.shard_path())?),
         };
         for (slot, record) in writers.iter_mut().zip(records) {
             if let Some(writer) = slot
@@ -144,6 +185,13 @@ impl Writing {
             }
         }
         require_alive(writers, self.set.layout.write_quorum())
+    }
+
+    fn shard_path(&self) -> String {
+        match &self.destination {
+            Destination::Object => set::shard_path(&self.object_dir, &self.data_dir),
+            Destination::Part { upload_dir, file, .. } => format!("{upload_dir}/{file}"),
+        }
     }
 
     fn finish(mut self) -> Result<ObjectInfo, ObjectError> {
@@ -159,6 +207,9 @@ impl Writing {
             return Err(ObjectError::BadDigest);
         }
         let etag: String = etag.iter().map(|byte| format!("{byte:02x}")).collect();
+        if let Destination::Part { .. } = self.destination {
+            return self.finish_part(etag);
+        }
         let inline = self.writers.is_none() && self.pending.len() <= INLINE_MAX_BYTES;
         let drive_count = self.set.layout.drive_count();
         // What each drive position gets: its inline shard, or nothing when the shard is in a file.
@@ -198,19 +249,98 @@ impl Writing {
             shard_index: 0,
             data_dir: if inline { String::new() } else { self.data_dir.clone() },
             inline_shard: Vec::new(),
+            parts: Vec::new(),
         };
-        self.publish(version, inline_shards, &committed)
+        let commit = Commit { set: &self.set, bucket: &self.bucket, key: &self.key, object_dir: &self.object_dir };
+        commit.publish(&version, inline_shards, &committed)?;
+        Ok(commit.info(version))
     }
 
-    /// Replaces the metadata on every drive that holds its shard (all drives at once), then
-    /// removes the data the previous version left behind.
-    fn publish(self, version: ObjectVersion, inline_shards: Vec<Vec<u8>>, committed: &[bool]) -> Result<ObjectInfo, ObjectError> {
-        let meta_path = set::meta_path(&self.object_dir);
+    /// A part is always a shard file (even an empty one), committed on a write quorum of drives,
+    /// then described by a part record on the drives that hold it.
+    fn finish_part(mut self, etag: String) -> Result<ObjectInfo, ObjectError> {
+        let Destination::Part { upload_dir, number, file } = &self.destination else {
+            return Err(ObjectError::Internal("not a part".into()));
+        };
+        let (upload_dir, number, file) = (upload_dir.clone(), *number, file.clone());
+        let pending = std::mem::take(&mut self.pending);
+        if self.writers.is_none() {
+            self.writers = Some(open_writers(&self.set, &self.shard_path())?);
+        }
+        if !pending.is_empty() {
+            self.write_block(&pending)?;
+        }
+        let writers = self.writers.take().unwrap_or_default();
+        let alive: Vec<&Writer> = writers.iter().flatten().collect();
+        let mut outcomes = drive::commit_all(&alive).into_iter();
+        let committed: Vec<bool> =
+            writers.iter().map(|writer| writer.is_some() && outcomes.next().is_some_and(|outcome| outcome.is_ok())).collect();
+        let record =
+            crate::multipart::PartRecord { number, size: self.size, etag: etag.clone(), file: file.clone(), modified_ms: set::now_ms() };
+        let record_path = crate::multipart::part_record_path(&upload_dir, number);
+        let encoded = record.encode();
+        let writes: Vec<(&Drive, String, Vec<u8>)> = self
+            .set
+            .drives
+            .iter()
+            .zip(&committed)
+            .filter(|(_, committed)| **committed)
+            .map(|(drive, _)| (drive, record_path.clone(), encoded.clone()))
+            .collect();
+        let written = drive::write_file_all(&writes).into_iter().filter(Result::is_ok).count();
+        if written < self.set.layout.write_quorum() {
+            for drive in &self.set.drives {
+                let _ = drive.delete(&format!("{upload_dir}/{file}"), false);
+            }
+            return Err(ObjectError::InsufficientQuorum(format!("{written} drives stored part {number}")));
+        }
+        Ok(ObjectInfo {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            size: self.size,
+            etag,
+            modified_ms: record.modified_ms,
+            content_type: None,
+            user_metadata: Vec::new(),
+        })
+    }
+
+    fn remove_data_dirs(&self) {
+        Commit { set: &self.set, bucket: &self.bucket, key: &self.key, object_dir: &self.object_dir }.remove_data_dir(&self.data_dir);
+    }
+}
+
+/// Makes a new version of one object visible: what a put and a multipart completion share.
+pub struct Commit<'a> {
+    pub set: &'a ErasureSet,
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub object_dir: &'a str,
+}
+
+impl Commit<'_> {
+    pub fn info(&self, version: ObjectVersion) -> ObjectInfo {
+        ObjectInfo {
+            bucket: self.bucket.to_owned(),
+            key: self.key.to_owned(),
+            size: version.size,
+            etag: version.etag,
+            modified_ms: version.modified_ms,
+            content_type: version.content_type,
+            user_metadata: version.user_metadata,
+        }
+    }
+
+    /// Replaces the metadata on every drive that holds its shards (`committed`, all drives at
+    /// once), under the key's lock, then removes the data the previous version left behind.
+    /// Fewer than a write quorum: the previous metadata goes back and the new data is removed.
+    pub fn publish(&self, version: &ObjectVersion, inline_shards: Vec<Vec<u8>>, committed: &[bool]) -> Result<(), ObjectError> {
+        let meta_path = set::meta_path(self.object_dir);
         // Commits on one key take turns: each drive then sees the same sequence of versions.
-        let _lease = match lock::object(&self.bucket, &self.key) {
+        let _lease = match lock::object(self.bucket, self.key) {
             Ok(lease) => lease,
             Err(error) => {
-                self.remove_data_dirs();
+                self.remove_data_dir(&version.data_dir);
                 return Err(error);
             }
         };
@@ -250,46 +380,42 @@ impl Writing {
             results[position] = outcome;
         }
         if let Err(error) = ErasureSet::require(&results, self.set.layout.write_quorum(), "write metadata") {
-            self.remove_data_dirs();
+            self.remove_data_dir(&version.data_dir);
             self.roll_back_metadata(&results, previous_metas);
             return Err(error);
         }
         for (position, data_dir) in previous_data_dirs.into_iter().enumerate() {
             if let (Some(data_dir), Ok(())) = (data_dir, &results[position]) {
                 // Best effort: a leftover data directory is garbage, never a wrong answer.
-                let _ = self.set.drives[position].delete(&set::data_dir_path(&self.object_dir, &data_dir), true);
+                let _ = self.set.drives[position].delete(&set::data_dir_path(self.object_dir, &data_dir), true);
             }
         }
-        Ok(ObjectInfo {
-            bucket: self.bucket,
-            key: self.key,
-            size: version.size,
-            etag: version.etag,
-            modified_ms: version.modified_ms,
-            content_type: version.content_type,
-            user_metadata: version.user_metadata,
-        })
+        Ok(())
     }
 
     /// Puts back what a commit that missed its quorum replaced, so that the failed put leaves
     /// nothing visible: fewer drives than a write quorum may still be a read quorum.
     fn roll_back_metadata(&self, results: &[Result<(), DriveError>], previous_metas: Vec<Option<Vec<u8>>>) {
-        let meta_path = set::meta_path(&self.object_dir);
+        let meta_path = set::meta_path(self.object_dir);
         for ((drive, result), previous) in self.set.drives.iter().zip(results).zip(previous_metas) {
             if result.is_err() {
                 continue;
             }
             let _ = match previous {
                 Some(bytes) => drive.write_file(&meta_path, &bytes),
-                None => drive.delete(&meta_path, false).and_then(|()| drive.prune_empty_dirs(&self.object_dir, &self.bucket)),
+                None => drive.delete(&meta_path, false).and_then(|()| drive.prune_empty_dirs(self.object_dir, self.bucket)),
             };
         }
     }
 
-    fn remove_data_dirs(&self) {
-        let path = set::data_dir_path(&self.object_dir, &self.data_dir);
+    /// Removes a data directory that never became visible (empty: an inline version, none).
+    pub fn remove_data_dir(&self, data_dir: &str) {
+        if data_dir.is_empty() {
+            return;
+        }
+        let path = set::data_dir_path(self.object_dir, data_dir);
         for drive in &self.set.drives {
-            let _ = drive.delete(&path, true).and_then(|()| drive.prune_empty_dirs(&self.object_dir, &self.bucket));
+            let _ = drive.delete(&path, true).and_then(|()| drive.prune_empty_dirs(self.object_dir, self.bucket));
         }
     }
 }
@@ -324,9 +450,8 @@ pub fn encode_block(set: &ErasureSet, distribution: &[u8], block: &[u8]) -> Resu
     Ok(records)
 }
 
-fn open_writers(set: &ErasureSet, object_dir: &str, data_dir: &str) -> Result<Vec<Option<Writer>>, ObjectError> {
-    let path = set::shard_path(object_dir, data_dir);
-    let writers: Vec<Option<Writer>> = set.drives.iter().map(|drive| drive.create_file(&path).ok()).collect();
+fn open_writers(set: &ErasureSet, path: &str) -> Result<Vec<Option<Writer>>, ObjectError> {
+    let writers: Vec<Option<Writer>> = set.drives.iter().map(|drive| drive.create_file(path).ok()).collect();
     require_alive(&writers, set.layout.write_quorum())?;
     Ok(writers)
 }

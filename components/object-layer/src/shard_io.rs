@@ -1,6 +1,11 @@
-//! Reading a version's shards: each drive's shard file opened once (so a commit that replaces
-//! the object meanwhile cannot pull it away), or its inline shard; every shard block checked
+//! Reading a version's shards: each drive's shard files opened (so a commit that replaces the
+//! object meanwhile cannot pull them away), or its inline shard; every shard block checked
 //! against its bitrot hash; what is missing rebuilt from parity. Downloads and healing share it.
+//!
+//! A version is one or more parts (`meta::PartFile`), each a shard file per drive cut in
+//! blocks. The files of the first `EAGER_PARTS` parts are opened at once; later parts are opened
+//! when reading reaches them, so a download of a huge multipart object does not hold thousands
+//! of files open (and a commit that replaces it mid-download can end it early there).
 
 use simd_kernels::{bitrot, shards};
 
@@ -8,8 +13,11 @@ use crate::bindings::tessera::node::drive::{DriveError, Reader};
 use crate::bindings::tessera::node::erasure;
 use crate::error::ObjectError;
 use crate::get::Found;
-use crate::meta::ObjectVersion;
+use crate::meta::{ObjectVersion, PartFile};
 use crate::set::{self, ErasureSet};
+
+/// Parts whose files are opened when the download starts.
+const EAGER_PARTS: usize = 64;
 
 /// Where one shard is read from.
 enum Source {
@@ -17,61 +25,92 @@ enum Source {
     Inline(Vec<u8>),
 }
 
-/// The shards of one version, by shard index.
+/// The shards of one version, by part and shard index.
 pub struct ShardSet {
     version: ObjectVersion,
-    /// By shard index: where it is read, while it has not failed.
-    sources: Vec<Option<Source>>,
-    /// By shard index: the drive position holding it.
+    parts: Vec<PartFile>,
+    object_dir: String,
+    /// By shard index: the drive position holding it, when that drive agrees and may be used.
     positions: Vec<Option<usize>>,
-    /// A shard failed (missing file, bad hash, drive error) since the last `take_damage`.
+    /// By part, then shard index: where it is read, once opened and while it has not failed.
+    sources: Vec<Option<Vec<Option<Source>>>>,
+    /// Drive positions whose shard failed in some part (missing, corrupt, drive error).
+    failed: Vec<usize>,
+    /// A shard failed since the last `take_damage`.
     damaged: bool,
-}
-
-/// What opening the shard files found.
-pub struct Opened {
-    pub shards: ShardSet,
-    /// Drives whose shard file was not there: a writer may have replaced the version since
-    /// its metadata was read.
-    pub vanished: usize,
+    /// Shard files not there when opened: a writer may have replaced the version.
+    vanished: usize,
 }
 
 impl ShardSet {
-    /// Opens the shards of `found` held by the drive positions `use_position` accepts.
-    pub fn open(set: &ErasureSet, found: &Found, use_position: impl Fn(usize) -> bool) -> Opened {
+    /// The shards of `found` held by the drive positions `use_position` accepts; the first
+    /// parts' files are opened now.
+    pub fn open(set: &ErasureSet, found: &Found, use_position: impl Fn(usize) -> bool) -> Self {
         let version = found.version.clone();
-        let shard_count = version.distribution.len();
-        let mut sources: Vec<Option<Source>> = (0..shard_count).map(|_| None).collect();
-        let mut positions = vec![None; shard_count];
-        let mut vanished = 0;
-        let mut damaged = false;
+        let parts = version.part_files();
+        let mut positions = vec![None; version.distribution.len()];
         for (position, copy) in found.agreeing.iter().enumerate() {
-            let Some(copy) = copy else { continue };
-            if !use_position(position) {
-                continue;
+            if copy.is_some() && use_position(position) {
+                positions[usize::from(version.distribution[position])] = Some(position);
             }
-            let shard_index = usize::from(version.distribution[position]);
-            let source = if copy.data_dir.is_empty() {
+        }
+        let mut shards = Self {
+            sources: (0..parts.len()).map(|_| None).collect(),
+            version,
+            parts,
+            object_dir: found.object_dir.clone(),
+            positions,
+            failed: Vec::new(),
+            damaged: false,
+            vanished: 0,
+        };
+        for part in 0..shards.parts.len().min(EAGER_PARTS) {
+            shards.open_part(set, found, part);
+        }
+        shards
+    }
+
+    fn open_part(&mut self, set: &ErasureSet, found: &Found, part: usize) {
+        let mut sources: Vec<Option<Source>> = (0..self.positions.len()).map(|_| None).collect();
+        for (shard_index, position) in self.positions.clone().into_iter().enumerate() {
+            let Some(position) = position else { continue };
+            let Some(copy) = &found.agreeing[position] else { continue };
+            sources[shard_index] = if copy.data_dir.is_empty() {
                 Some(Source::Inline(copy.inline_shard.clone()))
             } else {
-                match set.drives[position].open_file(&set::shard_path(&found.object_dir, &copy.data_dir)) {
+                let path = format!("{}/{}", set::data_dir_path(&self.object_dir, &copy.data_dir), self.parts[part].name);
+                match set.drives[position].open_file(&path) {
                     Ok(reader) => Some(Source::File(reader)),
                     Err(error) => {
-                        vanished += usize::from(matches!(error, DriveError::NotFound));
-                        damaged = true;
+                        self.vanished += usize::from(matches!(error, DriveError::NotFound));
+                        self.fail(position);
                         None
                     }
                 }
             };
-            sources[shard_index] = source;
-            positions[shard_index] = Some(position);
         }
-        Opened { shards: Self { version, sources, positions, damaged }, vanished }
+        self.sources[part] = Some(sources);
     }
 
-    /// Shards that can still be read.
+    fn fail(&mut self, position: usize) {
+        self.damaged = true;
+        if !self.failed.contains(&position) {
+            self.failed.push(position);
+        }
+    }
+
+    pub fn parts(&self) -> &[PartFile] {
+        &self.parts
+    }
+
+    /// Shards of the first part that can still be read.
     pub fn available(&self) -> usize {
-        self.sources.iter().flatten().count()
+        self.sources.first().and_then(Option::as_ref).map_or(0, |sources| sources.iter().flatten().count())
+    }
+
+    /// Shard files missing when opened.
+    pub fn vanished(&self) -> usize {
+        self.vanished
     }
 
     /// Whether a shard failed since the last call (a damaged object to queue for healing).
@@ -79,68 +118,80 @@ impl ShardSet {
         std::mem::take(&mut self.damaged)
     }
 
-    /// Drive positions whose shard was opened but has failed since (missing, corrupt).
-    pub fn failed_positions(&self) -> Vec<usize> {
-        (0..self.sources.len()).filter(|index| self.sources[*index].is_none()).filter_map(|index| self.positions[index]).collect()
+    /// Drive positions whose shard failed in any part read so far.
+    pub fn failed_positions(&self) -> &[usize] {
+        &self.failed
     }
 
-    /// The shards of one block, by shard index: `need` sound ones read (data shards first, so
-    /// that an undamaged read needs no decoding), the rest `None`.
-    pub fn read_block(&mut self, block_index: u64, need: usize) -> Result<Vec<Option<Vec<u8>>>, ObjectError> {
-        let layout = BlockLayout::of(&self.version, block_index);
-        let offset = block_index * layout.full_record_bytes as u64;
-        let mut shards: Vec<Option<Vec<u8>>> = vec![None; self.sources.len()];
+    /// The shards of one block of one part, by shard index: `need` sound ones read (data
+    /// shards first, so that an undamaged read needs no decoding), the rest `None`.
+    pub fn read_block(
+        &mut self,
+        set: &ErasureSet,
+        found: &Found,
+        part: usize,
+        block: u64,
+        need: usize,
+    ) -> Result<Vec<Option<Vec<u8>>>, ObjectError> {
+        if self.sources[part].is_none() {
+            self.open_part(set, found, part);
+        }
+        let layout = BlockLayout::of(&self.version, self.parts[part].size, block);
+        let offset = block * layout.full_record_bytes as u64;
+        let shard_count = self.positions.len();
+        let mut shards: Vec<Option<Vec<u8>>> = vec![None; shard_count];
         let mut sound = 0;
-        for shard_index in 0..self.sources.len() {
+        let mut failed = Vec::new();
+        let sources = self.sources[part].as_mut().expect("opened above");
+        for shard_index in 0..shard_count {
             if sound == need {
                 break;
             }
-            let Some(source) = &self.sources[shard_index] else {
-                continue;
-            };
+            let Some(source) = &sources[shard_index] else { continue };
             match fetch(source, offset, layout.shard_bytes) {
                 Some(shard) => {
                     shards[shard_index] = Some(shard);
                     sound += 1;
                 }
                 None => {
-                    self.sources[shard_index] = None;
-                    self.damaged = true;
+                    sources[shard_index] = None;
+                    failed.extend(self.positions[shard_index]);
                 }
             }
         }
-        if sound < need.min(usize::from(self.version.data_count)) {
-            return Err(ObjectError::InsufficientQuorum(format!(
-                "block {block_index}: {sound} sound shards, {} needed",
-                self.version.data_count
-            )));
+        for position in failed {
+            self.fail(position);
+        }
+        let data = usize::from(self.version.data_count);
+        if sound < need.min(data) {
+            return Err(ObjectError::InsufficientQuorum(format!("part {}, block {block}: {sound} sound shards, {data} needed", part + 1)));
         }
         Ok(shards)
     }
 
     /// Fills in every missing shard of a block from the ones present (at least the data count).
-    pub fn complete(&self, block_index: u64, shards: &mut [Option<Vec<u8>>]) -> Result<(), ObjectError> {
-        complete(&self.version, BlockLayout::of(&self.version, block_index).shard_bytes, shards)
+    pub fn complete(&self, part: usize, block: u64, shards: &mut [Option<Vec<u8>>]) -> Result<(), ObjectError> {
+        complete(&self.version, BlockLayout::of(&self.version, self.parts[part].size, block).shard_bytes, shards)
     }
 
     /// The bytes of one block: read, with the data shards rebuilt when any is missing.
-    pub fn block_bytes(&mut self, block_index: u64) -> Result<Vec<u8>, ObjectError> {
+    pub fn block_bytes(&mut self, set: &ErasureSet, found: &Found, part: usize, block: u64) -> Result<Vec<u8>, ObjectError> {
         let data = usize::from(self.version.data_count);
-        let mut shards = self.read_block(block_index, data)?;
-        let layout = BlockLayout::of(&self.version, block_index);
+        let mut shards = self.read_block(set, found, part, block, data)?;
+        let layout = BlockLayout::of(&self.version, self.parts[part].size, block);
         if shards[..data].iter().any(Option::is_none) {
             complete(&self.version, layout.shard_bytes, &mut shards)?;
         }
-        let mut block = Vec::with_capacity(layout.block_len);
+        let mut bytes = Vec::with_capacity(layout.block_len);
         for (index, shard) in shards.iter().take(data).enumerate() {
             let shard = shard.as_ref().ok_or_else(|| ObjectError::Internal("shard not rebuilt".into()))?;
-            block.extend_from_slice(&shard[..shards::data_shard_len(layout.block_len, index, layout.shard_bytes)]);
+            bytes.extend_from_slice(&shard[..shards::data_shard_len(layout.block_len, index, layout.shard_bytes)]);
         }
-        Ok(block)
+        Ok(bytes)
     }
 }
 
-/// Sizes of one block of a version.
+/// Sizes of one block of a part.
 pub struct BlockLayout {
     /// Object bytes in the block.
     pub block_len: usize,
@@ -150,10 +201,10 @@ pub struct BlockLayout {
 }
 
 impl BlockLayout {
-    pub fn of(version: &ObjectVersion, block_index: u64) -> Self {
+    pub fn of(version: &ObjectVersion, part_size: u64, block: u64) -> Self {
         let block_bytes = u64::from(version.block_bytes);
         let data = usize::from(version.data_count);
-        let block_len = block_bytes.min(version.size.saturating_sub(block_index * block_bytes)) as usize;
+        let block_len = block_bytes.min(part_size.saturating_sub(block * block_bytes)) as usize;
         Self {
             block_len,
             shard_bytes: shards::shard_bytes(block_len, data),
@@ -162,14 +213,16 @@ impl BlockLayout {
     }
 }
 
-/// Erasure blocks of a version.
-pub fn block_count(version: &ObjectVersion) -> u64 {
-    version.size.div_ceil(u64::from(version.block_bytes.max(1)))
+/// Erasure blocks of a part.
+pub fn block_count(version: &ObjectVersion, part_size: u64) -> u64 {
+    part_size.div_ceil(u64::from(version.block_bytes.max(1)))
 }
 
-/// The exact size of each drive's shard data (file or inline) for a version.
-pub fn shard_data_bytes(version: &ObjectVersion) -> u64 {
-    (0..block_count(version)).map(|block| (bitrot::HASH_BYTES + BlockLayout::of(version, block).shard_bytes) as u64).sum()
+/// The exact size of each drive's shard data (file, or inline) for a part.
+pub fn shard_data_bytes(version: &ObjectVersion, part_size: u64) -> u64 {
+    (0..block_count(version, part_size))
+        .map(|block| (bitrot::HASH_BYTES + BlockLayout::of(version, part_size, block).shard_bytes) as u64)
+        .sum()
 }
 
 /// One shard record as stored: its bitrot hash, then the shard.

@@ -34,6 +34,18 @@ pub fn s3_error(error: ObjectError) -> S3Error {
         ObjectError::InsufficientQuorum(why) => {
             s3_error!(ServiceUnavailable, "Not enough drives are online to serve this request: {why}")
         }
+        ObjectError::NoSuchUpload => s3_error!(
+            NoSuchUpload,
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+        ),
+        ObjectError::InvalidPart(why) => s3_error!(InvalidPart, "One or more of the specified parts could not be found: {why}"),
+        ObjectError::InvalidPartOrder => s3_error!(InvalidPartOrder, "The list of parts was not in ascending order."),
+        ObjectError::EntityTooSmall => {
+            s3_error!(
+                EntityTooSmall,
+                "Your proposed upload is smaller than the minimum allowed object size (5 MiB for every part but the last)."
+            )
+        }
         ObjectError::Busy(why) => s3_error!(SlowDown, "Please reduce your request rate: {why}"),
         ObjectError::Internal(why) => {
             s3_error!(InternalError, "We encountered an internal error: {why}")

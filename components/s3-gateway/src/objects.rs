@@ -126,6 +126,13 @@ pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<C
         ));
     }
     let (source, _, download) = objects::get(&source_bucket, &source_key, None).map_err(s3_error)?;
+    check_copy_conditions(
+        &source,
+        input.copy_source_if_match.as_ref(),
+        input.copy_source_if_none_match.as_ref(),
+        input.copy_source_if_modified_since.as_ref(),
+        input.copy_source_if_unmodified_since.as_ref(),
+    )?;
     let options = if replace {
         let mut user_metadata: Vec<(String, String)> = input.metadata.unwrap_or_default().into_iter().collect();
         user_metadata.sort();
@@ -146,6 +153,38 @@ pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<C
         }),
         ..Default::default()
     }))
+}
+
+/// `x-amz-copy-source-if-*` of CopyObject and UploadPartCopy, against the source (as S3: a
+/// true If-Match overrides a false If-Unmodified-Since, a false If-None-Match overrides a true
+/// If-Modified-Since). Any failed condition is 412 PreconditionFailed.
+pub fn check_copy_conditions(
+    source: &ObjectInfo,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    let etag = ETag::Strong(source.etag.clone());
+    let matches = |condition: &ETagCondition| match condition {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(wanted) => wanted.value() == etag.value(),
+    };
+    let modified_s = (source.modified_ms / 1000) as i64;
+    let seconds = |time: &Timestamp| time::OffsetDateTime::from(time.clone()).unix_timestamp();
+    let failed = match (if_match, if_unmodified_since) {
+        (Some(condition), _) => !matches(condition),
+        (None, Some(since)) => modified_s > seconds(since),
+        (None, None) => false,
+    } || match (if_none_match, if_modified_since) {
+        (Some(condition), _) => matches(condition),
+        (None, Some(since)) => modified_s <= seconds(since),
+        (None, None) => false,
+    };
+    if failed {
+        return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+    }
+    Ok(())
 }
 
 /// Most keys one DeleteObjects request may name (as S3).

@@ -1,0 +1,227 @@
+//! Multipart uploads: Create, UploadPart, UploadPartCopy, Complete, Abort, ListParts,
+//! ListMultipartUploads. Parts stream through like a PutObject body; the object layer keeps
+//! them as erasure-coded shard files and completes by moving them, not copying.
+
+use base64::Engine as _;
+use futures::StreamExt;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use crate::bindings::tessera::node::objects::{self, ByteRange, PutOptions, Span, UploadsQuery};
+use crate::errors::{body_error, s3_error};
+use crate::objects::timestamp;
+
+/// Page size when the client does not ask (as S3).
+const DEFAULT_PAGE: i32 = 1000;
+
+pub fn create_multipart_upload(request: S3Request<CreateMultipartUploadInput>) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    let input = request.input;
+    let mut user_metadata: Vec<(String, String)> = input.metadata.unwrap_or_default().into_iter().collect();
+    user_metadata.sort();
+    let options = PutOptions { content_type: input.content_type, user_metadata, size: None, content_md5: None };
+    let upload_id = objects::create_multipart_upload(&input.bucket, &input.key, &options).map_err(s3_error)?;
+    Ok(S3Response::new(CreateMultipartUploadOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(upload_id),
+        ..Default::default()
+    }))
+}
+
+fn part_number(number: i32) -> S3Result<u32> {
+    u32::try_from(number)
+        .ok()
+        .filter(|number| (1..=10_000).contains(number))
+        .ok_or_else(|| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))
+}
+
+pub async fn upload_part(request: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+    let input = request.input;
+    let number = part_number(input.part_number)?;
+    let content_md5 = match &input.content_md5 {
+        Some(encoded) => Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()
+                .filter(|digest| digest.len() == 16)
+                .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified is not valid."))?,
+        ),
+        None => None,
+    };
+    let size = match input.content_length {
+        Some(length) if length < 0 => return Err(s3_error!(InvalidArgument, "negative Content-Length")),
+        Some(length) => Some(length as u64),
+        None => None,
+    };
+    let upload =
+        objects::begin_part(&input.bucket, &input.key, &input.upload_id, number, size, content_md5.as_deref()).map_err(s3_error)?;
+    if let Some(mut body) = input.body {
+        while let Some(chunk) = body.next().await {
+            // On any error the part upload is dropped, which aborts it.
+            let chunk = chunk.map_err(|error| body_error(error.as_ref()))?;
+            if !chunk.is_empty() {
+                upload.write(&chunk).map_err(s3_error)?;
+            }
+        }
+    }
+    let part = upload.finish().map_err(s3_error)?;
+    Ok(S3Response::new(UploadPartOutput { e_tag: Some(ETag::Strong(part.etag)), ..Default::default() }))
+}
+
+/// UploadPartCopy: a range of an existing object streams into a part, one chunk at a time.
+pub fn upload_part_copy(request: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    let input = request.input;
+    let number = part_number(input.part_number)?;
+    let (source_bucket, source_key) = match &input.copy_source {
+        CopySource::Bucket { bucket, key, version_id: None } => (bucket.to_string(), key.to_string()),
+        CopySource::Bucket { version_id: Some(_), .. } => {
+            return Err(s3_error!(NotImplemented, "Copying a given version needs versioning, which is not there yet"));
+        }
+        _ => return Err(s3_error!(NotImplemented, "Access point copy sources are not supported")),
+    };
+    let range = input.copy_source_range.as_deref().map(parse_copy_range).transpose()?;
+    let (source, content_range, download) = objects::get(&source_bucket, &source_key, range).map_err(s3_error)?;
+    crate::objects::check_copy_conditions(
+        &source,
+        input.copy_source_if_match.as_ref(),
+        input.copy_source_if_none_match.as_ref(),
+        input.copy_source_if_modified_since.as_ref(),
+        input.copy_source_if_unmodified_since.as_ref(),
+    )?;
+    let length = content_range.map_or(source.size, |range| range.length);
+    let upload = objects::begin_part(&input.bucket, &input.key, &input.upload_id, number, Some(length), None).map_err(s3_error)?;
+    while let Some(chunk) = download.read().map_err(s3_error)? {
+        upload.write(&chunk).map_err(s3_error)?;
+    }
+    let part = upload.finish().map_err(s3_error)?;
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(CopyPartResult {
+            e_tag: Some(ETag::Strong(part.etag)),
+            last_modified: Some(timestamp(part.modified_ms)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
+
+/// `x-amz-copy-source-range: bytes=first-last` (both required, as S3).
+fn parse_copy_range(text: &str) -> S3Result<ByteRange> {
+    let invalid = || s3_error!(InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last");
+    let (first, last) = text.strip_prefix("bytes=").and_then(|range| range.split_once('-')).ok_or_else(invalid)?;
+    let first: u64 = first.parse().map_err(|_| invalid())?;
+    let last: u64 = last.parse().map_err(|_| invalid())?;
+    if last < first {
+        return Err(invalid());
+    }
+    Ok(ByteRange::Span(Span { first, last: Some(last) }))
+}
+
+pub fn complete_multipart_upload(request: S3Request<CompleteMultipartUploadInput>) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let input = request.input;
+    let listed = input.multipart_upload.and_then(|upload| upload.parts).unwrap_or_default();
+    let mut parts = Vec::with_capacity(listed.len());
+    for part in listed {
+        let number = part.part_number.ok_or_else(|| s3_error!(MalformedXML, "Every part needs a PartNumber"))?;
+        let etag = part.e_tag.ok_or_else(|| s3_error!(MalformedXML, "Every part needs an ETag"))?;
+        parts.push((part_number(number)?, etag.value().to_owned()));
+    }
+    if parts.is_empty() {
+        return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
+    }
+    let info = objects::complete_multipart_upload(&input.bucket, &input.key, &input.upload_id, &parts).map_err(s3_error)?;
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        location: Some(format!("/{}/{}", input.bucket, input.key)),
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        e_tag: Some(ETag::Strong(info.etag)),
+        ..Default::default()
+    }))
+}
+
+pub fn abort_multipart_upload(request: S3Request<AbortMultipartUploadInput>) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let input = request.input;
+    objects::abort_multipart_upload(&input.bucket, &input.key, &input.upload_id).map_err(s3_error)?;
+    Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+}
+
+fn page_size(requested: Option<i32>) -> S3Result<u32> {
+    match requested {
+        Some(size) if size < 0 => Err(s3_error!(InvalidArgument, "The page size must not be negative")),
+        Some(size) => Ok(size.min(DEFAULT_PAGE) as u32),
+        None => Ok(DEFAULT_PAGE as u32),
+    }
+}
+
+pub fn list_parts(request: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    let input = request.input;
+    let max_parts = page_size(input.max_parts)?;
+    let after =
+        u32::try_from(input.part_number_marker.unwrap_or(0)).map_err(|_| s3_error!(InvalidArgument, "Invalid part number marker"))?;
+    let page = if max_parts == 0 {
+        objects::PartsPage { parts: Vec::new(), is_truncated: false, next_part_number_marker: None }
+    } else {
+        objects::list_parts(&input.bucket, &input.key, &input.upload_id, after, max_parts).map_err(s3_error)?
+    };
+    let parts = page
+        .parts
+        .into_iter()
+        .map(|part| Part {
+            part_number: Some(part.number as i32),
+            e_tag: Some(ETag::Strong(part.etag)),
+            size: Some(part.size as i64),
+            last_modified: Some(timestamp(part.modified_ms)),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListPartsOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(input.upload_id),
+        parts: Some(parts),
+        is_truncated: Some(page.is_truncated),
+        max_parts: Some(max_parts as i32),
+        part_number_marker: input.part_number_marker,
+        next_part_number_marker: page.next_part_number_marker.map(|number| number as i32),
+        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+        ..Default::default()
+    }))
+}
+
+pub fn list_multipart_uploads(request: S3Request<ListMultipartUploadsInput>) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    let input = request.input;
+    let max_uploads = page_size(input.max_uploads)?;
+    let query = UploadsQuery {
+        prefix: input.prefix.clone().unwrap_or_default(),
+        delimiter: input.delimiter.clone().unwrap_or_default(),
+        key_marker: input.key_marker.clone().unwrap_or_default(),
+        upload_id_marker: input.upload_id_marker.clone().unwrap_or_default(),
+        max_uploads: max_uploads.max(1),
+    };
+    let page = objects::list_multipart_uploads(&input.bucket, &query).map_err(s3_error)?;
+    let uploads = page
+        .uploads
+        .into_iter()
+        .map(|upload| MultipartUpload {
+            key: Some(upload.key),
+            upload_id: Some(upload.upload_id),
+            initiated: Some(timestamp(upload.initiated_ms)),
+            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            ..Default::default()
+        })
+        .collect();
+    let common_prefixes = page.common_prefixes.into_iter().map(|prefix| CommonPrefix { prefix: Some(prefix) }).collect();
+    Ok(S3Response::new(ListMultipartUploadsOutput {
+        bucket: Some(input.bucket),
+        uploads: Some(uploads),
+        common_prefixes: Some(common_prefixes),
+        is_truncated: Some(page.is_truncated),
+        next_key_marker: page.next_key_marker,
+        next_upload_id_marker: page.next_upload_id_marker,
+        key_marker: input.key_marker,
+        upload_id_marker: input.upload_id_marker,
+        prefix: input.prefix,
+        delimiter: input.delimiter,
+        max_uploads: Some(max_uploads as i32),
+        ..Default::default()
+    }))
+}
