@@ -152,7 +152,9 @@ fn test() -> Result<()> {
     // shared library, whose WIT export names the native linker rejects.
     run_command(cargo().args(["test", "--release", "--lib", "--package", "object-layer", "--package", "drive-fs"]))?;
     step("end-to-end tests (pytest against target/release/tessera and wasmtime serve)");
-    tools::ensure_python_packages(&["pytest"])?;
+    // awscrt: botocore computes CRC32C and CRC64NVME checksums with it.
+    tools::ensure_python_packages(&["pytest", "awscrt"])?;
+    tools::ensure_apt_packages(&[("rclone", "rclone"), ("s3cmd", "s3cmd")])?;
     tools::ensure_cargo_tool("wasmtime", "wasmtime-cli", WASMTIME_CLI_VERSION)?;
     let mut pytest = Command::new("python3");
     pytest.args(["-m", "pytest", "-q", "tests"]).env("TESSERA_BIN", root().join("target/release/tessera"));

@@ -31,6 +31,28 @@ pub fn ensure_python_packages(packages: &[&str]) -> Result<()> {
     run_command(Command::new("python3").args(["-m", "pip", "install", "--quiet"]).args(&missing))
 }
 
+/// Installs Debian packages for the commands that are missing (the clients the end-to-end
+/// tests drive: rclone, s3cmd). Refreshes the package lists only when a first try fails.
+pub fn ensure_apt_packages(commands_and_packages: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<&str> = commands_and_packages
+        .iter()
+        .filter(|(command, _)| !Command::new("sh").args(["-c", &format!("command -v {command}")]).output().is_ok_and(|out| out.status.success()))
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing Debian packages: {}", missing.join(" "));
+    let install = |missing: &[&str]| {
+        Command::new("apt-get").args(["install", "-y", "-q"]).args(missing).env("DEBIAN_FRONTEND", "noninteractive").status()
+    };
+    if install(&missing).is_ok_and(|status| status.success()) {
+        return Ok(());
+    }
+    run_command(Command::new("apt-get").args(["update", "-q"]))?;
+    run_command(Command::new("apt-get").args(["install", "-y", "-q"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
 /// Installs a cargo-installable tool at an exact version unless that version is on PATH
 /// already (`cargo install` is slow: minutes, once per machine).
 pub fn ensure_cargo_tool(binary: &str, package: &str, version: &str) -> Result<()> {

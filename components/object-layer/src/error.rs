@@ -34,6 +34,8 @@ pub enum ObjectError {
     /// Too few drives answered; the operation left nothing visible behind.
     #[error("insufficient quorum: {0}")]
     InsufficientQuorum(String),
+    #[error("precondition failed")]
+    PreconditionFailed,
     #[error("no such upload")]
     NoSuchUpload,
     #[error("invalid part: {0}")]

@@ -33,6 +33,8 @@ impl Found {
             modified_ms: self.version.modified_ms,
             content_type: self.version.content_type.clone(),
             user_metadata: self.version.user_metadata.clone(),
+            headers: self.version.headers.clone(),
+            checksums: self.version.checksums.clone(),
         }
     }
 }

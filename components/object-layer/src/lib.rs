@@ -152,6 +152,7 @@ impl From<ObjectError> for wit::ObjectError {
             ObjectError::InsufficientQuorum(why) => Self::InsufficientQuorum(why),
             ObjectError::Busy(why) => Self::Busy(why),
             ObjectError::NoSuchUpload => Self::NoSuchUpload,
+            ObjectError::PreconditionFailed => Self::PreconditionFailed,
             ObjectError::InvalidPart(why) => Self::InvalidPart(why),
             ObjectError::InvalidPartOrder => Self::InvalidPartOrder,
             ObjectError::EntityTooSmall => Self::EntityTooSmall,

@@ -18,6 +18,8 @@ pub const FORMAT_VERSION: u16 = 2;
 const OLDEST_FORMAT_VERSION: u16 = 1;
 /// Most parts an object has (as S3).
 pub const MAX_PARTS: u32 = 10_000;
+/// Most stored headers, and most checksums, per version.
+const MAX_HEADERS: u32 = 64;
 const HEADER_BYTES: usize = 4 + 2 + 4;
 const CHECKSUM_BYTES: usize = 32;
 /// Upper bound of a metadata file; larger is corrupt.
@@ -72,6 +74,12 @@ pub struct ObjectVersion {
     /// The parts of a multipart object, in order, each its own shard file `part.<number>`;
     /// empty for an object written in one piece (one shard file, `part.1`).
     pub parts: Vec<PartEntry>,
+    /// HTTP headers stored with the object (content-disposition, content-encoding,
+    /// content-language, cache-control, expires), names lower-case.
+    pub headers: Vec<(String, String)>,
+    /// Checksums of the whole object the client sent or asked for: algorithm (lower-case:
+    /// crc32, crc32c, crc64nvme, sha1, sha256) and base64 value.
+    pub checksums: Vec<(String, String)>,
 }
 
 /// One part of a multipart object.
@@ -194,6 +202,13 @@ fn encode_version(out: &mut Writer, version: &ObjectVersion, format: u16) {
             out.u64(part.size);
             out.bytes(part.etag.as_bytes());
         }
+        for pairs in [&version.headers, &version.checksums] {
+            out.u32(pairs.len() as u32);
+            for (name, value) in pairs {
+                out.bytes(name.as_bytes());
+                out.bytes(value.as_bytes());
+            }
+        }
     }
 }
 
@@ -234,6 +249,18 @@ fn decode_version(input: &mut Reader, format: u16) -> Result<ObjectVersion, Form
             parts.push(PartEntry { number: input.u32()?, size: input.u64()?, etag: input.string()? });
         }
     }
+    let mut pairs = || -> Result<Vec<(String, String)>, FormatError> {
+        if format < 2 {
+            return Ok(Vec::new());
+        }
+        let count = input.u32()?;
+        if count > MAX_HEADERS {
+            return Err(FormatError::Invalid("too many headers or checksums"));
+        }
+        (0..count).map(|_| Ok((input.string()?, input.string()?))).collect()
+    };
+    let headers = pairs()?;
+    let checksums = pairs()?;
     let version = ObjectVersion {
         version_id,
         kind,
@@ -250,6 +277,8 @@ fn decode_version(input: &mut Reader, format: u16) -> Result<ObjectVersion, Form
         data_dir,
         inline_shard,
         parts,
+        headers,
+        checksums,
     };
     check_version(&version)?;
     Ok(version)
@@ -400,13 +429,17 @@ mod tests {
                 data_dir: String::new(),
                 inline_shard: vec![1, 2, 3],
                 parts: Vec::new(),
+                headers: vec![("cache-control".into(), "no-cache".into())],
+                checksums: vec![("crc32".into(), "NSRBwg==".into())],
             }],
         }
     }
 
     #[test]
     fn format_1_files_still_read_as_one_part() {
-        let meta = sample();
+        let mut meta = sample();
+        meta.versions[0].headers.clear();
+        meta.versions[0].checksums.clear();
         let decoded = ObjectMeta::decode(&meta.encode_as(1)).unwrap();
         assert_eq!(decoded, meta);
         assert_eq!(decoded.versions[0].part_files(), vec![PartFile { name: "part.1".into(), size: 5, start: 0 }]);
@@ -499,6 +532,8 @@ mod tests {
                     data_dir,
                     inline_shard,
                     parts: Vec::new(),
+                    headers: Vec::new(),
+                    checksums: Vec::new(),
                 }
             })
     }

@@ -47,6 +47,7 @@ struct UploadRecord {
     initiated_ms: u64,
     content_type: Option<String>,
     user_metadata: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
     data_count: u8,
     parity_count: u8,
 }
@@ -61,10 +62,12 @@ impl UploadRecord {
         body.u64(self.initiated_ms);
         body.bytes(self.content_type.as_deref().unwrap_or_default().as_bytes());
         body.u8(u8::from(self.content_type.is_some()));
-        body.u32(self.user_metadata.len() as u32);
-        for (name, value) in &self.user_metadata {
-            body.bytes(name.as_bytes());
-            body.bytes(value.as_bytes());
+        for pairs in [&self.user_metadata, &self.headers] {
+            body.u32(pairs.len() as u32);
+            for (name, value) in pairs {
+                body.bytes(name.as_bytes());
+                body.bytes(value.as_bytes());
+            }
         }
         body.u8(self.data_count);
         body.u8(self.parity_count);
@@ -79,12 +82,17 @@ impl UploadRecord {
         let initiated_ms = input.u64()?;
         let content_type = input.string()?;
         let content_type = (input.u8()? == 1).then_some(content_type);
-        let count = input.u32()?;
-        if count > 1000 {
-            return Err(FormatError::Invalid("too many user metadata entries"));
-        }
-        let user_metadata = (0..count).map(|_| Ok((input.string()?, input.string()?))).collect::<Result<_, FormatError>>()?;
-        let record = Self { bucket, key, initiated_ms, content_type, user_metadata, data_count: input.u8()?, parity_count: input.u8()? };
+        let mut pairs = || -> Result<Vec<(String, String)>, FormatError> {
+            let count = input.u32()?;
+            if count > 1000 {
+                return Err(FormatError::Invalid("too many metadata entries"));
+            }
+            (0..count).map(|_| Ok((input.string()?, input.string()?))).collect()
+        };
+        let user_metadata = pairs()?;
+        let headers = pairs()?;
+        let record =
+            Self { bucket, key, initiated_ms, content_type, user_metadata, headers, data_count: input.u8()?, parity_count: input.u8()? };
         if !input.0.is_empty() {
             return Err(FormatError::Invalid("trailing bytes"));
         }
@@ -157,6 +165,7 @@ pub fn create(set: &ErasureSet, bucket: &str, key: &str, options: &PutOptions) -
         initiated_ms: set::now_ms(),
         content_type: options.content_type.clone(),
         user_metadata: options.user_metadata.clone(),
+        headers: options.headers.clone(),
         data_count: set.layout.data as u8,
         parity_count: set.layout.parity as u8,
     };
@@ -211,7 +220,15 @@ pub fn begin_part(
     if (usize::from(record.data_count), usize::from(record.parity_count)) != (set.layout.data, set.layout.parity) {
         return Err(ObjectError::Internal("the erasure layout changed since the upload began".into()));
     }
-    let options = PutOptions { content_type: None, user_metadata: Vec::new(), size, content_md5 };
+    let options = PutOptions {
+        content_type: None,
+        user_metadata: Vec::new(),
+        headers: Vec::new(),
+        checksums: Vec::new(),
+        condition: None,
+        size,
+        content_md5,
+    };
     Upload::begin_part(set, bucket.to_owned(), key.to_owned(), upload_dir(upload_id), number, options)
 }
 
@@ -303,6 +320,8 @@ pub fn complete(set: &ErasureSet, bucket: &str, key: &str, upload_id: &str, list
         etag,
         content_type: record.content_type,
         user_metadata: record.user_metadata,
+        headers: record.headers,
+        checksums: Vec::new(),
         data_count: record.data_count,
         parity_count: record.parity_count,
         block_bytes: BLOCK_BYTES as u32,
@@ -313,7 +332,7 @@ pub fn complete(set: &ErasureSet, bucket: &str, key: &str, upload_id: &str, list
         parts: chosen.iter().map(|part| PartEntry { number: part.number, size: part.size, etag: part.etag.clone() }).collect(),
     };
     let commit = Commit { set, bucket, key, object_dir: &object_dir };
-    commit.publish(&version, vec![Vec::new(); set.layout.drive_count()], &committed)?;
+    commit.publish(&version, vec![Vec::new(); set.layout.drive_count()], &committed, None)?;
     remove_upload(set, upload_id);
     Ok(commit.info(version))
 }

@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use md5::{Digest, Md5};
 use simd_kernels::{bitrot, shards};
 
-use crate::bindings::exports::tessera::node::objects::{GuestUpload, ObjectInfo, PutOptions};
+use crate::bindings::exports::tessera::node::objects::{GuestUpload, ObjectInfo, PutOptions, WriteCondition};
 use crate::bindings::tessera::node::drive::{self, Drive, DriveError, Writer};
 use crate::bindings::tessera::node::erasure;
 use crate::buckets;
@@ -142,6 +142,12 @@ impl GuestUpload for Upload {
         Ok(writing.finish()?)
     }
 
+    fn set_checksums(&self, checksums: Vec<(String, String)>) {
+        if let Some(writing) = self.state.borrow_mut().as_mut() {
+            writing.options.checksums = checksums;
+        }
+    }
+
     fn abort(&self) {
         self.state.borrow_mut().take();
     }
@@ -242,6 +248,8 @@ impl Writing {
             etag,
             content_type: self.options.content_type.clone(),
             user_metadata: self.options.user_metadata.clone(),
+            headers: self.options.headers.clone(),
+            checksums: self.options.checksums.clone(),
             data_count: self.set.layout.data as u8,
             parity_count: self.set.layout.parity as u8,
             block_bytes: BLOCK_BYTES as u32,
@@ -252,7 +260,7 @@ impl Writing {
             parts: Vec::new(),
         };
         let commit = Commit { set: &self.set, bucket: &self.bucket, key: &self.key, object_dir: &self.object_dir };
-        commit.publish(&version, inline_shards, &committed)?;
+        commit.publish(&version, inline_shards, &committed, self.options.condition.as_ref())?;
         Ok(commit.info(version))
     }
 
@@ -302,6 +310,8 @@ impl Writing {
             modified_ms: record.modified_ms,
             content_type: None,
             user_metadata: Vec::new(),
+            headers: Vec::new(),
+            checksums: Vec::new(),
         })
     }
 
@@ -328,13 +338,21 @@ impl Commit<'_> {
             modified_ms: version.modified_ms,
             content_type: version.content_type,
             user_metadata: version.user_metadata,
+            headers: version.headers,
+            checksums: version.checksums,
         }
     }
 
     /// Replaces the metadata on every drive that holds its shards (`committed`, all drives at
     /// once), under the key's lock, then removes the data the previous version left behind.
     /// Fewer than a write quorum: the previous metadata goes back and the new data is removed.
-    pub fn publish(&self, version: &ObjectVersion, inline_shards: Vec<Vec<u8>>, committed: &[bool]) -> Result<(), ObjectError> {
+    pub fn publish(
+        &self,
+        version: &ObjectVersion,
+        inline_shards: Vec<Vec<u8>>,
+        committed: &[bool],
+        condition: Option<&WriteCondition>,
+    ) -> Result<(), ObjectError> {
         let meta_path = set::meta_path(self.object_dir);
         // Commits on one key take turns: each drive then sees the same sequence of versions.
         let _lease = match lock::object(self.bucket, self.key) {
@@ -344,6 +362,12 @@ impl Commit<'_> {
                 return Err(error);
             }
         };
+        if let Some(condition) = condition
+            && let Err(error) = self.check(condition)
+        {
+            self.remove_data_dir(&version.data_dir);
+            return Err(error);
+        }
         // Each drive's current metadata: restored if this commit fails, and the data directory
         // it points to deleted once replaced.
         let previous_metas: Vec<Option<Vec<u8>>> = self
@@ -405,6 +429,20 @@ impl Commit<'_> {
                 Some(bytes) => drive.write_file(&meta_path, &bytes),
                 None => drive.delete(&meta_path, false).and_then(|()| drive.prune_empty_dirs(self.object_dir, self.bucket)),
             };
+        }
+    }
+
+    /// A conditional write's condition, against the version a read quorum agrees on now.
+    fn check(&self, condition: &WriteCondition) -> Result<(), ObjectError> {
+        let metas = crate::get::read_metas(self.set, self.object_dir);
+        let current =
+            crate::get::agreed_version(&metas, self.set.layout.read_quorum()).filter(|version| version.kind == VersionKind::Object);
+        match (condition, current) {
+            (WriteCondition::IfNoneMatchAny, None) => Ok(()),
+            (WriteCondition::IfNoneMatchAny, Some(_)) => Err(ObjectError::PreconditionFailed),
+            (WriteCondition::IfMatch(etag), Some(current)) if current.etag == *etag => Ok(()),
+            (WriteCondition::IfMatch(_), Some(_)) => Err(ObjectError::PreconditionFailed),
+            (WriteCondition::IfMatch(_), None) => Err(ObjectError::NoSuchKey),
         }
     }
 

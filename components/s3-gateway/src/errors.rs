@@ -34,6 +34,7 @@ pub fn s3_error(error: ObjectError) -> S3Error {
         ObjectError::InsufficientQuorum(why) => {
             s3_error!(ServiceUnavailable, "Not enough drives are online to serve this request: {why}")
         }
+        ObjectError::PreconditionFailed => s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"),
         ObjectError::NoSuchUpload => s3_error!(
             NoSuchUpload,
             "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."

@@ -9,6 +9,7 @@ mod admin;
 mod auth;
 mod buckets;
 mod errors;
+mod headers;
 mod list;
 mod multipart;
 mod objects;

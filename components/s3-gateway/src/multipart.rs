@@ -18,7 +18,22 @@ pub fn create_multipart_upload(request: S3Request<CreateMultipartUploadInput>) -
     let input = request.input;
     let mut user_metadata: Vec<(String, String)> = input.metadata.unwrap_or_default().into_iter().collect();
     user_metadata.sort();
-    let options = PutOptions { content_type: input.content_type, user_metadata, size: None, content_md5: None };
+    let stored_headers = crate::headers::stored(
+        input.cache_control,
+        input.content_disposition,
+        input.content_encoding,
+        input.content_language,
+        input.expires.as_ref(),
+    );
+    let options = PutOptions {
+        content_type: input.content_type,
+        user_metadata,
+        headers: stored_headers,
+        checksums: Vec::new(),
+        condition: None,
+        size: None,
+        content_md5: None,
+    };
     let upload_id = objects::create_multipart_upload(&input.bucket, &input.key, &options).map_err(s3_error)?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(input.bucket),
@@ -36,6 +51,19 @@ fn part_number(number: i32) -> S3Result<u32> {
 }
 
 pub async fn upload_part(request: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+    let trailers = request.trailing_headers.clone();
+    let mut checksums = crate::headers::BodyChecksums::new(
+        Checksum {
+            checksum_crc32: request.input.checksum_crc32.clone(),
+            checksum_crc32c: request.input.checksum_crc32c.clone(),
+            checksum_crc64nvme: request.input.checksum_crc64nvme.clone(),
+            checksum_sha1: request.input.checksum_sha1.clone(),
+            checksum_sha256: request.input.checksum_sha256.clone(),
+            ..Default::default()
+        },
+        request.input.checksum_algorithm.as_ref(),
+        &request.headers,
+    )?;
     let input = request.input;
     let number = part_number(input.part_number)?;
     let content_md5 = match &input.content_md5 {
@@ -60,12 +88,25 @@ pub async fn upload_part(request: S3Request<UploadPartInput>) -> S3Result<S3Resp
             // On any error the part upload is dropped, which aborts it.
             let chunk = chunk.map_err(|error| body_error(error.as_ref()))?;
             if !chunk.is_empty() {
+                checksums.update(&chunk);
                 upload.write(&chunk).map_err(s3_error)?;
             }
         }
     }
+    // A part whose checksum does not match is dropped before it is kept. Part checksums are
+    // verified, not stored: a completed object carries no composite checksum yet.
+    let verified = checksums.finish(trailers.as_ref())?;
     let part = upload.finish().map_err(s3_error)?;
-    Ok(S3Response::new(UploadPartOutput { e_tag: Some(ETag::Strong(part.etag)), ..Default::default() }))
+    let find = |name: &str| verified.iter().find(|(algorithm, _)| algorithm == name).map(|(_, value)| value.clone());
+    Ok(S3Response::new(UploadPartOutput {
+        e_tag: Some(ETag::Strong(part.etag)),
+        checksum_crc32: find("crc32"),
+        checksum_crc32c: find("crc32c"),
+        checksum_crc64nvme: find("crc64nvme"),
+        checksum_sha1: find("sha1"),
+        checksum_sha256: find("sha256"),
+        ..Default::default()
+    }))
 }
 
 /// UploadPartCopy: a range of an existing object streams into a part, one chunk at a time.

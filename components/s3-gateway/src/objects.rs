@@ -11,8 +11,9 @@ use s3s::dto::*;
 use s3s::stream::{ByteStream, RemainingLength};
 use s3s::{S3Request, S3Response, S3Result, StdError, s3_error};
 
-use crate::bindings::tessera::node::objects::{self, ByteRange, ObjectInfo, PutOptions, Span};
+use crate::bindings::tessera::node::objects::{self, ByteRange, ObjectInfo, PutOptions, Span, WriteCondition};
 use crate::errors::{body_error, s3_error};
+use crate::headers;
 
 pub fn timestamp(millis: u64) -> Timestamp {
     Timestamp::from(SystemTime::UNIX_EPOCH + Duration::from_millis(millis))
@@ -23,7 +24,26 @@ fn metadata(info: &ObjectInfo) -> Option<Metadata> {
 }
 
 pub async fn put_object(request: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    let trailers = request.trailing_headers.clone();
+    let mut checksums = headers::BodyChecksums::new(
+        Checksum {
+            checksum_crc32: request.input.checksum_crc32.clone(),
+            checksum_crc32c: request.input.checksum_crc32c.clone(),
+            checksum_crc64nvme: request.input.checksum_crc64nvme.clone(),
+            checksum_sha1: request.input.checksum_sha1.clone(),
+            checksum_sha256: request.input.checksum_sha256.clone(),
+            ..Default::default()
+        },
+        request.input.checksum_algorithm.as_ref(),
+        &request.headers,
+    )?;
     let input = request.input;
+    let condition = match (&input.if_none_match, &input.if_match) {
+        (Some(ETagCondition::Any), None) => Some(WriteCondition::IfNoneMatchAny),
+        (None, Some(ETagCondition::ETag(etag))) => Some(WriteCondition::IfMatch(etag.value().to_owned())),
+        (None, None) => None,
+        _ => return Err(s3_error!(NotImplemented, "Conditional writes take If-None-Match: * or If-Match: \"etag\"")),
+    };
     let content_md5 = match &input.content_md5 {
         Some(encoded) => Some(
             base64::engine::general_purpose::STANDARD
@@ -43,19 +63,46 @@ pub async fn put_object(request: S3Request<PutObjectInput>) -> S3Result<S3Respon
         Some(length) => Some(length as u64),
         None => None,
     };
-    let options = PutOptions { content_type: input.content_type, user_metadata, size, content_md5 };
+    let stored_headers = headers::stored(
+        input.cache_control,
+        input.content_disposition,
+        input.content_encoding,
+        input.content_language,
+        input.expires.as_ref(),
+    );
+    let options = PutOptions {
+        content_type: input.content_type,
+        user_metadata,
+        headers: stored_headers,
+        checksums: Vec::new(),
+        condition,
+        size,
+        content_md5,
+    };
     let upload = objects::begin_put(&input.bucket, &input.key, &options).map_err(s3_error)?;
     if let Some(mut body) = input.body {
         while let Some(chunk) = body.next().await {
             // On any error the upload is dropped, which aborts it: nothing partial remains.
             let chunk = chunk.map_err(|error| body_error(error.as_ref()))?;
             if !chunk.is_empty() {
+                checksums.update(&chunk);
                 upload.write(&chunk).map_err(s3_error)?;
             }
         }
     }
+    // Checked before the commit: a mismatch leaves nothing behind.
+    upload.set_checksums(&checksums.finish(trailers.as_ref())?);
     let info = upload.finish().map_err(s3_error)?;
-    Ok(S3Response::new(PutObjectOutput { e_tag: Some(ETag::Strong(info.etag)), ..Default::default() }))
+    let checksum = headers::checksum_of(&info);
+    Ok(S3Response::new(PutObjectOutput {
+        e_tag: Some(ETag::Strong(info.etag)),
+        checksum_crc32: checksum.checksum_crc32,
+        checksum_crc32c: checksum.checksum_crc32c,
+        checksum_crc64nvme: checksum.checksum_crc64nvme,
+        checksum_sha1: checksum.checksum_sha1,
+        checksum_sha256: checksum.checksum_sha256,
+        ..Default::default()
+    }))
 }
 
 pub fn get_object(request: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
@@ -65,17 +112,41 @@ pub fn get_object(request: S3Request<GetObjectInput>) -> S3Result<S3Response<Get
         Range::Suffix { length } => ByteRange::Suffix(length),
     });
     let (info, content_range, download) = objects::get(&input.bucket, &input.key, range).map_err(s3_error)?;
+    headers::check_read_conditions(
+        &info,
+        input.if_match.as_ref(),
+        input.if_none_match.as_ref(),
+        input.if_modified_since.as_ref(),
+        input.if_unmodified_since.as_ref(),
+    )?;
     let length = content_range.map_or(info.size, |range| range.length);
     let body = DownloadStream { download: Some(download), remaining: length };
+    // Checksums describe the whole object: a range gets none (as S3).
+    let checksum = if content_range.is_none() && input.checksum_mode.as_ref().is_some_and(|mode| mode.as_str() == ChecksumMode::ENABLED) {
+        headers::checksum_of(&info)
+    } else {
+        Checksum::default()
+    };
     Ok(S3Response::new(GetObjectOutput {
         body: Some(StreamingBlob::new(body)),
         content_length: Some(length as i64),
         content_range: content_range.map(|range| format!("bytes {}-{}/{}", range.start, range.start + range.length - 1, info.size)),
         accept_ranges: Some("bytes".into()),
-        content_type: info.content_type.clone(),
+        // `response-*` query parameters override what is stored.
+        content_type: input.response_content_type.or_else(|| info.content_type.clone()),
+        content_disposition: input.response_content_disposition.or_else(|| headers::get(&info, headers::CONTENT_DISPOSITION)),
+        content_encoding: input.response_content_encoding.or_else(|| headers::get(&info, headers::CONTENT_ENCODING)),
+        content_language: input.response_content_language.or_else(|| headers::get(&info, headers::CONTENT_LANGUAGE)),
+        cache_control: input.response_cache_control.or_else(|| headers::get(&info, headers::CACHE_CONTROL)),
+        expires: input.response_expires.or_else(|| headers::expires(&info)),
         e_tag: Some(ETag::Strong(info.etag.clone())),
         last_modified: Some(timestamp(info.modified_ms)),
         metadata: metadata(&info),
+        checksum_crc32: checksum.checksum_crc32,
+        checksum_crc32c: checksum.checksum_crc32c,
+        checksum_crc64nvme: checksum.checksum_crc64nvme,
+        checksum_sha1: checksum.checksum_sha1,
+        checksum_sha256: checksum.checksum_sha256,
         ..Default::default()
     }))
 }
@@ -83,13 +154,35 @@ pub fn get_object(request: S3Request<GetObjectInput>) -> S3Result<S3Response<Get
 pub fn head_object(request: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = request.input;
     let info = objects::head(&input.bucket, &input.key).map_err(s3_error)?;
+    headers::check_read_conditions(
+        &info,
+        input.if_match.as_ref(),
+        input.if_none_match.as_ref(),
+        input.if_modified_since.as_ref(),
+        input.if_unmodified_since.as_ref(),
+    )?;
+    let checksum = if input.checksum_mode.as_ref().is_some_and(|mode| mode.as_str() == ChecksumMode::ENABLED) {
+        headers::checksum_of(&info)
+    } else {
+        Checksum::default()
+    };
     Ok(S3Response::new(HeadObjectOutput {
         content_length: Some(info.size as i64),
         accept_ranges: Some("bytes".into()),
-        content_type: info.content_type.clone(),
+        content_type: input.response_content_type.or_else(|| info.content_type.clone()),
+        content_disposition: input.response_content_disposition.or_else(|| headers::get(&info, headers::CONTENT_DISPOSITION)),
+        content_encoding: input.response_content_encoding.or_else(|| headers::get(&info, headers::CONTENT_ENCODING)),
+        content_language: input.response_content_language.or_else(|| headers::get(&info, headers::CONTENT_LANGUAGE)),
+        cache_control: input.response_cache_control.or_else(|| headers::get(&info, headers::CACHE_CONTROL)),
+        expires: input.response_expires.or_else(|| headers::expires(&info)),
         e_tag: Some(ETag::Strong(info.etag.clone())),
         last_modified: Some(timestamp(info.modified_ms)),
         metadata: metadata(&info),
+        checksum_crc32: checksum.checksum_crc32,
+        checksum_crc32c: checksum.checksum_crc32c,
+        checksum_crc64nvme: checksum.checksum_crc64nvme,
+        checksum_sha1: checksum.checksum_sha1,
+        checksum_sha256: checksum.checksum_sha256,
         ..Default::default()
     }))
 }
@@ -136,9 +229,32 @@ pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<C
     let options = if replace {
         let mut user_metadata: Vec<(String, String)> = input.metadata.unwrap_or_default().into_iter().collect();
         user_metadata.sort();
-        PutOptions { content_type: input.content_type, user_metadata, size: Some(source.size), content_md5: None }
+        let stored_headers = headers::stored(
+            input.cache_control,
+            input.content_disposition,
+            input.content_encoding,
+            input.content_language,
+            input.expires.as_ref(),
+        );
+        PutOptions {
+            content_type: input.content_type,
+            user_metadata,
+            headers: stored_headers,
+            checksums: source.checksums,
+            condition: None,
+            size: Some(source.size),
+            content_md5: None,
+        }
     } else {
-        PutOptions { content_type: source.content_type, user_metadata: source.user_metadata, size: Some(source.size), content_md5: None }
+        PutOptions {
+            content_type: source.content_type,
+            user_metadata: source.user_metadata,
+            headers: source.headers,
+            checksums: source.checksums,
+            condition: None,
+            size: Some(source.size),
+            content_md5: None,
+        }
     };
     let upload = objects::begin_put(&input.bucket, &input.key, &options).map_err(s3_error)?;
     while let Some(chunk) = download.read().map_err(s3_error)? {

@@ -42,7 +42,31 @@ fn build() -> Result<S3Service, Error> {
     Ok(builder.build())
 }
 
+/// The longest a presigned URL may stay valid (as S3: 7 days). s3s checks expiry but not this.
+const MAX_PRESIGNED_EXPIRES_SECS: u64 = 7 * 24 * 3600;
+
+/// A presigned URL whose `X-Amz-Expires` is not a number of seconds up to 7 days: the error S3
+/// gives, before anything else is looked at.
+fn presigned_expiry_error(uri: &http::Uri) -> Option<Response<Body>> {
+    let expires = uri.query()?.split('&').find_map(|pair| pair.strip_prefix("X-Amz-Expires="))?;
+    let message = match expires.parse::<u64>() {
+        Ok(seconds) if seconds <= MAX_PRESIGNED_EXPIRES_SECS => return None,
+        Ok(_) => "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+        Err(_) => "X-Amz-Expires should be a number",
+    };
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AuthorizationQueryParametersError</Code><Message>{message}</Message></Error>"
+    );
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = http::StatusCode::BAD_REQUEST;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/xml"));
+    Some(response)
+}
+
 pub async fn handle(request: Request<Body>) -> Result<Response<Body>, Error> {
+    if let Some(refused) = presigned_expiry_error(request.uri()) {
+        return Ok(refused);
+    }
     let service = build()?;
     let (mut parts, body) = request.into_parts();
     // wasi:http hands the Host header over as the URI authority; SigV4 signs `host`.
