@@ -1,5 +1,6 @@
-"""Real clients beyond boto3 and the aws CLI: rclone (sync + check, multipart) and s3cmd (put,
-get, ls, sync, del, multipart). `cargo xtask test` installs both with apt when missing."""
+"""Real clients beyond boto3 and the aws CLI: rclone (sync + check, multipart), s3cmd (put, get,
+ls, sync, del, multipart) and minio-py. `cargo xtask test` installs them (apt, pip) when
+missing."""
 
 import os
 import shutil
@@ -102,3 +103,36 @@ def test_s3cmd_put_get_ls_sync_and_delete(server, bucket, tmp_path):
         assert (back / name).read_bytes() == body, name
     s3cmd(server, config, "del", "--recursive", "--force", f"s3://{bucket}/synced/")
     assert f"s3://{bucket}/synced/" not in s3cmd(server, config, "ls", "-r", f"s3://{bucket}/").stdout
+
+
+def test_minio_py_objects_multipart_presign_and_listing(server, bucket):
+    import io
+    import urllib.request
+
+    from minio import Minio
+    from minio.commonconfig import CopySource
+
+    client = Minio(server.endpoint.removeprefix("http://"), access_key=ROOT_USER, secret_key=ROOT_PASSWORD, secure=False, region="us-east-1")
+    assert client.bucket_exists(bucket)
+    small = b"minio-py says hello"
+    client.put_object(bucket, "mc/small.txt", io.BytesIO(small), len(small), content_type="text/plain", metadata={"x-amz-meta-team": "edge"})
+    # An unknown length streams as multipart in 5 MiB parts.
+    large = os.urandom(11 * MIB + 9)
+    client.put_object(bucket, "mc/large.bin", io.BytesIO(large), -1, part_size=5 * MIB)
+    stat = client.stat_object(bucket, "mc/large.bin")
+    assert stat.size == len(large) and stat.etag.endswith("-3")
+    response = client.get_object(bucket, "mc/large.bin")
+    try:
+        assert response.read() == large
+    finally:
+        response.close()
+        response.release_conn()
+    assert client.stat_object(bucket, "mc/small.txt").metadata["x-amz-meta-team"] == "edge"
+    client.copy_object(bucket, "mc/copy.txt", CopySource(bucket, "mc/small.txt"))
+    names = sorted(item.object_name for item in client.list_objects(bucket, prefix="mc/", recursive=True))
+    assert names == ["mc/copy.txt", "mc/large.bin", "mc/small.txt"]
+    url = client.presigned_get_object(bucket, "mc/small.txt")
+    with urllib.request.urlopen(url, timeout=30) as fetched:
+        assert fetched.read() == small
+    client.remove_object(bucket, "mc/copy.txt")
+    assert [item.object_name for item in client.list_objects(bucket, prefix="mc/c")] == []

@@ -153,7 +153,7 @@ fn test() -> Result<()> {
     run_command(cargo().args(["test", "--release", "--lib", "--package", "object-layer", "--package", "drive-fs"]))?;
     step("end-to-end tests (pytest against target/release/tessera and wasmtime serve)");
     // awscrt: botocore computes CRC32C and CRC64NVME checksums with it.
-    tools::ensure_python_packages(&["pytest", "awscrt"])?;
+    tools::ensure_python_packages(&["pytest", "awscrt", "minio"])?;
     tools::ensure_apt_packages(&[("rclone", "rclone"), ("s3cmd", "s3cmd")])?;
     tools::ensure_cargo_tool("wasmtime", "wasmtime-cli", WASMTIME_CLI_VERSION)?;
     let mut pytest = Command::new("python3");
