@@ -65,7 +65,9 @@ fn probe(root: &Path) -> Result<(), String> {
     }
     let temp = root.join(TEMP_DIR);
     fs::create_dir_all(&temp).map_err(|error| format!("creating {}: {error}", temp.display()))?;
-    let file = temp.join(".probe");
+    // Each probe its own file: two probes at once must not remove each other's.
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let file = temp.join(format!(".probe-{}", PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
     let written = fs::write(&file, b"probe").and_then(|()| fs::File::open(&file)?.sync_all());
     let _ = fs::remove_file(&file);
     written.map_err(|error| format!("writing {}: {error}", file.display()))

@@ -36,7 +36,9 @@ pub fn ensure_python_packages(packages: &[&str]) -> Result<()> {
 pub fn ensure_apt_packages(commands_and_packages: &[(&str, &str)]) -> Result<()> {
     let missing: Vec<&str> = commands_and_packages
         .iter()
-        .filter(|(command, _)| !Command::new("sh").args(["-c", &format!("command -v {command}")]).output().is_ok_and(|out| out.status.success()))
+        .filter(|(command, _)| {
+            !Command::new("sh").args(["-c", &format!("command -v {command}")]).output().is_ok_and(|out| out.status.success())
+        })
         .map(|(_, package)| *package)
         .collect();
     if missing.is_empty() {
