@@ -34,6 +34,10 @@ pub enum ObjectError {
     /// Too few drives answered; the operation left nothing visible behind.
     #[error("insufficient quorum: {0}")]
     InsufficientQuorum(String),
+    #[error("invalid tag: {0}")]
+    InvalidTag(String),
+    #[error("no tag set")]
+    NoSuchTagSet,
     #[error("precondition failed")]
     PreconditionFailed,
     #[error("no such upload")]

@@ -35,6 +35,7 @@ impl Found {
             user_metadata: self.version.user_metadata.clone(),
             headers: self.version.headers.clone(),
             checksums: self.version.checksums.clone(),
+            tags: self.version.tags.clone(),
         }
     }
 }

@@ -16,6 +16,7 @@ mod put;
 mod set;
 mod shard_io;
 mod status;
+mod tags;
 
 mod bindings {
     wit_bindgen::generate!({
@@ -131,6 +132,18 @@ impl Guest for ObjectLayer {
     fn list_multipart_uploads(bucket: String, query: UploadsQuery) -> Result<UploadsPage, wit::ObjectError> {
         Ok(multipart::list_uploads(&set::ErasureSet::open()?, &bucket, &query)?)
     }
+
+    fn set_object_tags(bucket: String, key: String, tags: Vec<(String, String)>) -> Result<(), wit::ObjectError> {
+        Ok(tags::set_object_tags(&set::ErasureSet::open()?, &bucket, &key, tags)?)
+    }
+
+    fn get_bucket_tags(bucket: String) -> Result<Vec<(String, String)>, wit::ObjectError> {
+        Ok(tags::get_bucket_tags(&set::ErasureSet::open()?, &bucket)?)
+    }
+
+    fn set_bucket_tags(bucket: String, tags: Option<Vec<(String, String)>>) -> Result<(), wit::ObjectError> {
+        Ok(tags::set_bucket_tags(&set::ErasureSet::open()?, &bucket, tags)?)
+    }
 }
 
 impl From<ObjectError> for wit::ObjectError {
@@ -153,6 +166,8 @@ impl From<ObjectError> for wit::ObjectError {
             ObjectError::Busy(why) => Self::Busy(why),
             ObjectError::NoSuchUpload => Self::NoSuchUpload,
             ObjectError::PreconditionFailed => Self::PreconditionFailed,
+            ObjectError::InvalidTag(why) => Self::InvalidTag(why),
+            ObjectError::NoSuchTagSet => Self::NoSuchTagSet,
             ObjectError::InvalidPart(why) => Self::InvalidPart(why),
             ObjectError::InvalidPartOrder => Self::InvalidPartOrder,
             ObjectError::EntityTooSmall => Self::EntityTooSmall,

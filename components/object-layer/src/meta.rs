@@ -80,6 +80,8 @@ pub struct ObjectVersion {
     /// Checksums of the whole object the client sent or asked for: algorithm (lower-case:
     /// crc32, crc32c, crc64nvme, sha1, sha256) and base64 value.
     pub checksums: Vec<(String, String)>,
+    /// The object's tags (key, value).
+    pub tags: Vec<(String, String)>,
 }
 
 /// One part of a multipart object.
@@ -128,6 +130,8 @@ impl ObjectVersion {
             && self.etag == other.etag
             && self.data_dir == other.data_dir
             && self.distribution == other.distribution
+            // Tags change without a new version: copies with other tags are stale ones.
+            && self.tags == other.tags
     }
 }
 
@@ -202,7 +206,7 @@ fn encode_version(out: &mut Writer, version: &ObjectVersion, format: u16) {
             out.u64(part.size);
             out.bytes(part.etag.as_bytes());
         }
-        for pairs in [&version.headers, &version.checksums] {
+        for pairs in [&version.headers, &version.checksums, &version.tags] {
             out.u32(pairs.len() as u32);
             for (name, value) in pairs {
                 out.bytes(name.as_bytes());
@@ -261,6 +265,7 @@ fn decode_version(input: &mut Reader, format: u16) -> Result<ObjectVersion, Form
     };
     let headers = pairs()?;
     let checksums = pairs()?;
+    let tags = pairs()?;
     let version = ObjectVersion {
         version_id,
         kind,
@@ -279,6 +284,7 @@ fn decode_version(input: &mut Reader, format: u16) -> Result<ObjectVersion, Form
         parts,
         headers,
         checksums,
+        tags,
     };
     check_version(&version)?;
     Ok(version)
@@ -431,6 +437,7 @@ mod tests {
                 parts: Vec::new(),
                 headers: vec![("cache-control".into(), "no-cache".into())],
                 checksums: vec![("crc32".into(), "NSRBwg==".into())],
+                tags: vec![("team".into(), "edge".into())],
             }],
         }
     }
@@ -440,6 +447,7 @@ mod tests {
         let mut meta = sample();
         meta.versions[0].headers.clear();
         meta.versions[0].checksums.clear();
+        meta.versions[0].tags.clear();
         let decoded = ObjectMeta::decode(&meta.encode_as(1)).unwrap();
         assert_eq!(decoded, meta);
         assert_eq!(decoded.versions[0].part_files(), vec![PartFile { name: "part.1".into(), size: 5, start: 0 }]);
@@ -534,6 +542,7 @@ mod tests {
                     parts: Vec::new(),
                     headers: Vec::new(),
                     checksums: Vec::new(),
+                    tags: Vec::new(),
                 }
             })
     }

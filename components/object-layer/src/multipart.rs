@@ -48,6 +48,7 @@ struct UploadRecord {
     content_type: Option<String>,
     user_metadata: Vec<(String, String)>,
     headers: Vec<(String, String)>,
+    tags: Vec<(String, String)>,
     data_count: u8,
     parity_count: u8,
 }
@@ -62,7 +63,7 @@ impl UploadRecord {
         body.u64(self.initiated_ms);
         body.bytes(self.content_type.as_deref().unwrap_or_default().as_bytes());
         body.u8(u8::from(self.content_type.is_some()));
-        for pairs in [&self.user_metadata, &self.headers] {
+        for pairs in [&self.user_metadata, &self.headers, &self.tags] {
             body.u32(pairs.len() as u32);
             for (name, value) in pairs {
                 body.bytes(name.as_bytes());
@@ -91,8 +92,18 @@ impl UploadRecord {
         };
         let user_metadata = pairs()?;
         let headers = pairs()?;
-        let record =
-            Self { bucket, key, initiated_ms, content_type, user_metadata, headers, data_count: input.u8()?, parity_count: input.u8()? };
+        let tags = pairs()?;
+        let record = Self {
+            bucket,
+            key,
+            initiated_ms,
+            content_type,
+            user_metadata,
+            headers,
+            tags,
+            data_count: input.u8()?,
+            parity_count: input.u8()?,
+        };
         if !input.0.is_empty() {
             return Err(FormatError::Invalid("trailing bytes"));
         }
@@ -157,6 +168,7 @@ pub fn create(set: &ErasureSet, bucket: &str, key: &str, options: &PutOptions) -
     if metadata_bytes > MAX_USER_METADATA_BYTES {
         return Err(ObjectError::MetadataTooLarge);
     }
+    crate::tags::validate(&options.tags, crate::tags::MAX_OBJECT_TAGS)?;
     buckets::head(set, bucket)?;
     let upload_id = set::random_id()?;
     let record = UploadRecord {
@@ -166,6 +178,7 @@ pub fn create(set: &ErasureSet, bucket: &str, key: &str, options: &PutOptions) -
         content_type: options.content_type.clone(),
         user_metadata: options.user_metadata.clone(),
         headers: options.headers.clone(),
+        tags: options.tags.clone(),
         data_count: set.layout.data as u8,
         parity_count: set.layout.parity as u8,
     };
@@ -226,6 +239,7 @@ pub fn begin_part(
         headers: Vec::new(),
         checksums: Vec::new(),
         condition: None,
+        tags: Vec::new(),
         size,
         content_md5,
     };
@@ -322,6 +336,7 @@ pub fn complete(set: &ErasureSet, bucket: &str, key: &str, upload_id: &str, list
         user_metadata: record.user_metadata,
         headers: record.headers,
         checksums: Vec::new(),
+        tags: record.tags,
         data_count: record.data_count,
         parity_count: record.parity_count,
         block_bytes: BLOCK_BYTES as u32,

@@ -71,6 +71,7 @@ impl Upload {
         if options.size.is_some_and(|size| size > MAX_PUT_BYTES) {
             return Err(ObjectError::EntityTooLarge);
         }
+        crate::tags::validate(&options.tags, crate::tags::MAX_OBJECT_TAGS)?;
         buckets::head(&set, &bucket)?;
         let writing = Writing {
             destination: Destination::Object,
@@ -250,6 +251,7 @@ impl Writing {
             user_metadata: self.options.user_metadata.clone(),
             headers: self.options.headers.clone(),
             checksums: self.options.checksums.clone(),
+            tags: self.options.tags.clone(),
             data_count: self.set.layout.data as u8,
             parity_count: self.set.layout.parity as u8,
             block_bytes: BLOCK_BYTES as u32,
@@ -312,6 +314,7 @@ impl Writing {
             user_metadata: Vec::new(),
             headers: Vec::new(),
             checksums: Vec::new(),
+            tags: Vec::new(),
         })
     }
 
@@ -340,6 +343,7 @@ impl Commit<'_> {
             user_metadata: version.user_metadata,
             headers: version.headers,
             checksums: version.checksums,
+            tags: version.tags,
         }
     }
 

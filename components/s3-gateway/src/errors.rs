@@ -34,6 +34,8 @@ pub fn s3_error(error: ObjectError) -> S3Error {
         ObjectError::InsufficientQuorum(why) => {
             s3_error!(ServiceUnavailable, "Not enough drives are online to serve this request: {why}")
         }
+        ObjectError::InvalidTag(why) => s3_error!(InvalidTag, "{why}"),
+        ObjectError::NoSuchTagSet => s3_error!(NoSuchTagSet, "The TagSet does not exist"),
         ObjectError::PreconditionFailed => s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"),
         ObjectError::NoSuchUpload => s3_error!(
             NoSuchUpload,

@@ -14,6 +14,7 @@ mod list;
 mod multipart;
 mod objects;
 mod service;
+mod tagging;
 
 mod bindings {
     wit_bindgen::generate!({
@@ -151,6 +152,30 @@ impl S3 for Gateway {
         request: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         multipart::list_multipart_uploads(request)
+    }
+
+    async fn put_object_tagging(&self, request: S3Request<PutObjectTaggingInput>) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        tagging::put_object_tagging(request)
+    }
+
+    async fn get_object_tagging(&self, request: S3Request<GetObjectTaggingInput>) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        tagging::get_object_tagging(request)
+    }
+
+    async fn delete_object_tagging(&self, request: S3Request<DeleteObjectTaggingInput>) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        tagging::delete_object_tagging(request)
+    }
+
+    async fn put_bucket_tagging(&self, request: S3Request<PutBucketTaggingInput>) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        tagging::put_bucket_tagging(request)
+    }
+
+    async fn get_bucket_tagging(&self, request: S3Request<GetBucketTaggingInput>) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        tagging::get_bucket_tagging(request)
+    }
+
+    async fn delete_bucket_tagging(&self, request: S3Request<DeleteBucketTaggingInput>) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        tagging::delete_bucket_tagging(request)
     }
 
     async fn get_bucket_location(&self, request: S3Request<GetBucketLocationInput>) -> S3Result<S3Response<GetBucketLocationOutput>> {

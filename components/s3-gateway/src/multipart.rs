@@ -31,6 +31,7 @@ pub fn create_multipart_upload(request: S3Request<CreateMultipartUploadInput>) -
         headers: stored_headers,
         checksums: Vec::new(),
         condition: None,
+        tags: crate::tagging::parse_header(input.tagging.as_deref())?,
         size: None,
         content_md5: None,
     };

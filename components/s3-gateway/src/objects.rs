@@ -76,6 +76,7 @@ pub async fn put_object(request: S3Request<PutObjectInput>) -> S3Result<S3Respon
         headers: stored_headers,
         checksums: Vec::new(),
         condition,
+        tags: crate::tagging::parse_header(input.tagging.as_deref())?,
         size,
         content_md5,
     };
@@ -142,6 +143,7 @@ pub fn get_object(request: S3Request<GetObjectInput>) -> S3Result<S3Response<Get
         e_tag: Some(ETag::Strong(info.etag.clone())),
         last_modified: Some(timestamp(info.modified_ms)),
         metadata: metadata(&info),
+        tag_count: (!info.tags.is_empty()).then_some(info.tags.len() as i32),
         checksum_crc32: checksum.checksum_crc32,
         checksum_crc32c: checksum.checksum_crc32c,
         checksum_crc64nvme: checksum.checksum_crc64nvme,
@@ -226,6 +228,12 @@ pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<C
         input.copy_source_if_modified_since.as_ref(),
         input.copy_source_if_unmodified_since.as_ref(),
     )?;
+    // Tags follow x-amz-tagging-directive, independently of the metadata directive (as S3).
+    let tags = match input.tagging_directive.as_ref().map(TaggingDirective::as_str) {
+        None | Some(TaggingDirective::COPY) => source.tags.clone(),
+        Some(TaggingDirective::REPLACE) => crate::tagging::parse_header(input.tagging.as_deref())?,
+        Some(other) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive {other}")),
+    };
     let options = if replace {
         let mut user_metadata: Vec<(String, String)> = input.metadata.unwrap_or_default().into_iter().collect();
         user_metadata.sort();
@@ -242,6 +250,7 @@ pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<C
             headers: stored_headers,
             checksums: source.checksums,
             condition: None,
+            tags,
             size: Some(source.size),
             content_md5: None,
         }
@@ -252,6 +261,7 @@ pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<C
             headers: source.headers,
             checksums: source.checksums,
             condition: None,
+            tags,
             size: Some(source.size),
             content_md5: None,
         }
