@@ -1,6 +1,7 @@
 //! The object layer component: exports `tessera:node/objects` over the `drive` and `erasure`
 //! imports. This file is only glue between the WIT bindings and the plain-Rust modules.
 
+mod bucket_config;
 mod buckets;
 mod error;
 mod get;
@@ -143,6 +144,14 @@ impl Guest for ObjectLayer {
 
     fn set_bucket_tags(bucket: String, tags: Option<Vec<(String, String)>>) -> Result<(), wit::ObjectError> {
         Ok(tags::set_bucket_tags(&set::ErasureSet::open()?, &bucket, tags)?)
+    }
+
+    fn get_bucket_config(bucket: String, name: String) -> Result<Option<Vec<u8>>, wit::ObjectError> {
+        Ok(bucket_config::get(&set::ErasureSet::open()?, &bucket, &name)?)
+    }
+
+    fn set_bucket_config(bucket: String, name: String, document: Option<Vec<u8>>) -> Result<(), wit::ObjectError> {
+        Ok(bucket_config::set(&set::ErasureSet::open()?, &bucket, &name, document)?)
     }
 }
 

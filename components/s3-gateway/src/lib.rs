@@ -8,6 +8,7 @@
 mod admin;
 mod auth;
 mod buckets;
+mod cors;
 mod errors;
 mod headers;
 mod list;
@@ -176,6 +177,18 @@ impl S3 for Gateway {
 
     async fn delete_bucket_tagging(&self, request: S3Request<DeleteBucketTaggingInput>) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
         tagging::delete_bucket_tagging(request)
+    }
+
+    async fn put_bucket_cors(&self, request: S3Request<PutBucketCorsInput>) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        cors::put_bucket_cors(request)
+    }
+
+    async fn get_bucket_cors(&self, request: S3Request<GetBucketCorsInput>) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        cors::get_bucket_cors(request)
+    }
+
+    async fn delete_bucket_cors(&self, request: S3Request<DeleteBucketCorsInput>) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        cors::delete_bucket_cors(request)
     }
 
     async fn get_bucket_location(&self, request: S3Request<GetBucketLocationInput>) -> S3Result<S3Response<GetBucketLocationOutput>> {

@@ -9,6 +9,7 @@ use wstd::http::{Body, Error, Request, Response};
 use crate::Gateway;
 use crate::admin::{AdminRoute, RESERVED_NAME};
 use crate::auth::RootAuth;
+use crate::cors;
 
 /// AWS's bucket-name rules, plus the one name our own endpoints live under (`/_tessera/…`),
 /// which the object layer refuses as a bucket anyway (no underscores).
@@ -21,6 +22,17 @@ impl s3s::validation::NameValidation for BucketNames {
 }
 
 /// Builds the service for this instance (one instance serves one request).
+/// The names virtual-hosted-style requests may use (`bucket.NAME`), from `TESSERA_DOMAINS`.
+fn domains() -> Vec<String> {
+    std::env::var("TESSERA_DOMAINS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|domain| !domain.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn build() -> Result<S3Service, Error> {
     let mut builder = S3ServiceBuilder::new(Gateway);
     let auth = RootAuth::from_env();
@@ -29,13 +41,7 @@ fn build() -> Result<S3Service, Error> {
     builder.set_validation(BucketNames);
     // Virtual-hosted-style addressing for the configured names (`bucket.NAME`); requests to
     // any IP address are always path-style.
-    let domains: Vec<String> = std::env::var("TESSERA_DOMAINS")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|domain| !domain.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let domains = domains();
     if !domains.is_empty() {
         builder.set_host(MultiDomain::new(&domains).map_err(|error| anyhow::anyhow!("TESSERA_DOMAINS: {error}"))?);
     }
@@ -75,6 +81,24 @@ pub async fn handle(request: Request<Body>) -> Result<Response<Body>, Error> {
     {
         parts.headers.insert(HOST, authority.as_str().parse()?);
     }
+    let host = parts.headers.get(HOST).and_then(|value| value.to_str().ok()).map(str::to_owned);
+    let bucket = cors::bucket_of(parts.uri.path(), host.as_deref(), &domains());
+    // A CORS preflight carries no credentials: answered from the bucket's rules, before s3s.
+    if parts.method == http::Method::OPTIONS
+        && let Some(bucket) = &bucket
+    {
+        let (status, headers, body) = cors::preflight(bucket, &parts.headers);
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = status;
+        for (name, value) in headers {
+            if let Ok(value) = http::HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
+        }
+        return Ok(response);
+    }
+    let origin = parts.headers.get(http::header::ORIGIN).and_then(|value| value.to_str().ok()).map(str::to_owned);
+    let method = parts.method.clone();
     // Without a declared length, s3s would ask for one (411) even for a GET: an absent length
     // means an empty body here.
     let has_body = parts.headers.contains_key(CONTENT_LENGTH) || parts.headers.contains_key("x-amz-decoded-content-length");
@@ -90,6 +114,11 @@ pub async fn handle(request: Request<Body>) -> Result<Response<Body>, Error> {
         }
     };
     let (mut parts, body) = response.into_parts();
+    if let (Some(origin), Some(bucket)) = (&origin, &bucket) {
+        for (name, value) in cors::response_headers(bucket, origin, &method) {
+            parts.headers.insert(name, value);
+        }
+    }
     // Give in-memory bodies (XML, errors) a length instead of chunked encoding.
     if !is_head
         && !parts.headers.contains_key(CONTENT_LENGTH)
