@@ -311,7 +311,8 @@ def test_32_concurrent_writers_and_readers_on_overlapping_keys(tmp_path):
         thread.join(timeout=120)
     try:
         assert not failures, failures[:10]
-        assert counts["put"] > 50 and counts["get"] > 50, counts
+        # A floor that proves the workers ran, not a speed target.
+        assert counts["put"] >= 10 and counts["get"] >= 10, counts
         for key in keys:
             body = setup.get_object(Bucket="race", Key=key)["Body"].read()
             assert is_whole(body)
