@@ -69,6 +69,51 @@ fn presigned_expiry_error(uri: &http::Uri) -> Option<Response<Body>> {
     Some(response)
 }
 
+/// What s3s reads whole and parses (XML) may be at most this large: its `xml_max_body_size`.
+const MAX_XML_BODY_BYTES: u64 = 20 << 20;
+/// Sub-resources whose PUT body is an XML document, not object data.
+const XML_PUT_SUBRESOURCES: [&str; 12] = [
+    "tagging",
+    "cors",
+    "acl",
+    "policy",
+    "lifecycle",
+    "versioning",
+    "replication",
+    "notification",
+    "website",
+    "encryption",
+    "logging",
+    "retention",
+];
+
+/// An XML body over the limit. s3s refuses it too, but for a streamed body its limit error
+/// loses its type on the way and comes out as InternalError; S3 says MaxMessageLengthExceeded.
+fn oversized_xml_body(parts: &http::request::Parts) -> Option<Response<Body>> {
+    let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
+    let length: u64 = header("x-amz-decoded-content-length").or_else(|| header("content-length"))?.parse().ok()?;
+    if length <= MAX_XML_BODY_BYTES {
+        return None;
+    }
+    let query_names: Vec<&str> =
+        parts.uri.query().unwrap_or_default().split('&').map(|pair| pair.split_once('=').map_or(pair, |(name, _)| name)).collect();
+    let is_xml = match parts.method {
+        http::Method::PUT => query_names.iter().any(|name| XML_PUT_SUBRESOURCES.contains(name)),
+        // A browser form upload carries object data; every other POST body is XML.
+        http::Method::POST => !header("content-type").is_some_and(|kind| kind.starts_with("multipart/form-data")),
+        _ => false,
+    };
+    if !is_xml {
+        return None;
+    }
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>MaxMessageLengthExceeded</Code><Message>Your request was too big.</Message></Error>";
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = http::StatusCode::BAD_REQUEST;
+    // No `Connection: close` here: wasi:http forbids that header (the host decides).
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/xml"));
+    Some(response)
+}
+
 pub async fn handle(request: Request<Body>) -> Result<Response<Body>, Error> {
     if let Some(refused) = presigned_expiry_error(request.uri()) {
         return Ok(refused);
@@ -80,6 +125,9 @@ pub async fn handle(request: Request<Body>) -> Result<Response<Body>, Error> {
         && let Some(authority) = parts.uri.authority()
     {
         parts.headers.insert(HOST, authority.as_str().parse()?);
+    }
+    if let Some(refused) = oversized_xml_body(&parts) {
+        return Ok(refused);
     }
     let host = parts.headers.get(HOST).and_then(|value| value.to_str().ok()).map(str::to_owned);
     let bucket = cors::bucket_of(parts.uri.path(), host.as_deref(), &domains());
