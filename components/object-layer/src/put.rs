@@ -73,21 +73,8 @@ impl Upload {
         }
         crate::tags::validate(&options.tags, crate::tags::MAX_OBJECT_TAGS)?;
         buckets::head(&set, &bucket)?;
-        let writing = Writing {
-            destination: Destination::Object,
-            distribution: distribution(&key, set.layout.drive_count()),
-            object_dir: set::object_dir(&bucket, &key_path),
-            data_dir: set::random_id()?,
-            pending: Vec::with_capacity(BLOCK_BYTES),
-            md5: Md5::new(),
-            size: 0,
-            writers: None,
-            set,
-            bucket,
-            key,
-            options,
-        };
-        Ok(Self { state: RefCell::new(Some(writing)) })
+        let data_dir = set::random_id()?;
+        Ok(Self::new(set, bucket, &key_path, key, options, Destination::Object, data_dir))
     }
 
     /// An upload of one part of a multipart upload into `upload_dir`.
@@ -103,11 +90,25 @@ impl Upload {
             return Err(ObjectError::EntityTooLarge);
         }
         let key_path = key_to_path(&key)?;
+        let destination = Destination::Part { upload_dir, number, file: format!("part.{number}.{}", set::random_id()?) };
+        Ok(Self::new(set, bucket, &key_path, key, options, destination, String::new()))
+    }
+
+    /// The state both kinds of upload start from: nothing written yet.
+    fn new(
+        set: ErasureSet,
+        bucket: String,
+        key_path: &str,
+        key: String,
+        options: PutOptions,
+        destination: Destination,
+        data_dir: String,
+    ) -> Self {
         let writing = Writing {
-            destination: Destination::Part { upload_dir, number, file: format!("part.{number}.{}", set::random_id()?) },
+            destination,
             distribution: distribution(&key, set.layout.drive_count()),
-            object_dir: set::object_dir(&bucket, &key_path),
-            data_dir: String::new(),
+            object_dir: set::object_dir(&bucket, key_path),
+            data_dir,
             pending: Vec::with_capacity(BLOCK_BYTES),
             md5: Md5::new(),
             size: 0,
@@ -117,7 +118,7 @@ impl Upload {
             key,
             options,
         };
-        Ok(Self { state: RefCell::new(Some(writing)) })
+        Self { state: RefCell::new(Some(writing)) }
     }
 
     fn with_state<T>(&self, op: impl FnOnce(&mut Writing) -> Result<T, ObjectError>) -> Result<T, ObjectError> {

@@ -2,13 +2,11 @@
 //! ListMultipartUploads. Parts stream through like a PutObject body; the object layer keeps
 //! them as erasure-coded shard files and completes by moving them, not copying.
 
-use base64::Engine as _;
-use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use crate::bindings::tessera::node::objects::{self, ByteRange, PutOptions, Span, UploadsQuery};
-use crate::errors::{body_error, s3_error};
+use crate::errors::s3_error;
 use crate::objects::timestamp;
 
 /// Page size when the client does not ask (as S3).
@@ -67,33 +65,11 @@ pub async fn upload_part(request: S3Request<UploadPartInput>) -> S3Result<S3Resp
     )?;
     let input = request.input;
     let number = part_number(input.part_number)?;
-    let content_md5 = match &input.content_md5 {
-        Some(encoded) => Some(
-            base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .ok()
-                .filter(|digest| digest.len() == 16)
-                .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified is not valid."))?,
-        ),
-        None => None,
-    };
-    let size = match input.content_length {
-        Some(length) if length < 0 => return Err(s3_error!(InvalidArgument, "negative Content-Length")),
-        Some(length) => Some(length as u64),
-        None => None,
-    };
+    let content_md5 = crate::objects::content_md5(input.content_md5.as_deref())?;
+    let size = crate::objects::declared_size(input.content_length)?;
     let upload =
         objects::begin_part(&input.bucket, &input.key, &input.upload_id, number, size, content_md5.as_deref()).map_err(s3_error)?;
-    if let Some(mut body) = input.body {
-        while let Some(chunk) = body.next().await {
-            // On any error the part upload is dropped, which aborts it.
-            let chunk = chunk.map_err(|error| body_error(error.as_ref()))?;
-            if !chunk.is_empty() {
-                checksums.update(&chunk);
-                upload.write(&chunk).map_err(s3_error)?;
-            }
-        }
-    }
+    crate::objects::stream_body(input.body, &upload, &mut checksums).await?;
     // A part whose checksum does not match is dropped before it is kept. Part checksums are
     // verified, not stored: a completed object carries no composite checksum yet.
     let verified = checksums.finish(trailers.as_ref())?;

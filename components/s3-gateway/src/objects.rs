@@ -44,25 +44,10 @@ pub async fn put_object(request: S3Request<PutObjectInput>) -> S3Result<S3Respon
         (None, None) => None,
         _ => return Err(s3_error!(NotImplemented, "Conditional writes take If-None-Match: * or If-Match: \"etag\"")),
     };
-    let content_md5 = match &input.content_md5 {
-        Some(encoded) => Some(
-            base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .ok()
-                .filter(|digest| digest.len() == 16)
-                .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified is not valid."))?,
-        ),
-        None => None,
-    };
+    let content_md5 = content_md5(input.content_md5.as_deref())?;
     let mut user_metadata: Vec<(String, String)> = input.metadata.unwrap_or_default().into_iter().collect();
     user_metadata.sort();
-    let size = match input.content_length {
-        Some(length) if length < 0 => {
-            return Err(s3_error!(InvalidArgument, "negative Content-Length"));
-        }
-        Some(length) => Some(length as u64),
-        None => None,
-    };
+    let size = declared_size(input.content_length)?;
     let stored_headers = headers::stored(
         input.cache_control,
         input.content_disposition,
@@ -81,16 +66,7 @@ pub async fn put_object(request: S3Request<PutObjectInput>) -> S3Result<S3Respon
         content_md5,
     };
     let upload = objects::begin_put(&input.bucket, &input.key, &options).map_err(s3_error)?;
-    if let Some(mut body) = input.body {
-        while let Some(chunk) = body.next().await {
-            // On any error the upload is dropped, which aborts it: nothing partial remains.
-            let chunk = chunk.map_err(|error| body_error(error.as_ref()))?;
-            if !chunk.is_empty() {
-                checksums.update(&chunk);
-                upload.write(&chunk).map_err(s3_error)?;
-            }
-        }
-    }
+    stream_body(input.body, &upload, &mut checksums).await?;
     // Checked before the commit: a mismatch leaves nothing behind.
     upload.set_checksums(&checksums.finish(trailers.as_ref())?);
     let info = upload.finish().map_err(s3_error)?;
@@ -104,6 +80,39 @@ pub async fn put_object(request: S3Request<PutObjectInput>) -> S3Result<S3Respon
         checksum_sha256: checksum.checksum_sha256,
         ..Default::default()
     }))
+}
+
+/// `Content-MD5`, decoded: 16 raw bytes, or InvalidDigest.
+pub fn content_md5(encoded: Option<&str>) -> S3Result<Option<Vec<u8>>> {
+    let Some(encoded) = encoded else { return Ok(None) };
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+        .filter(|digest| digest.len() == 16)
+        .map(Some)
+        .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified is not valid."))
+}
+
+/// `Content-Length` as the object layer takes it (checked at `finish`).
+pub fn declared_size(length: Option<i64>) -> S3Result<Option<u64>> {
+    match length {
+        Some(length) if length < 0 => Err(s3_error!(InvalidArgument, "negative Content-Length")),
+        length => Ok(length.map(|length| length as u64)),
+    }
+}
+
+/// Streams a request body into an upload, hashing it for its checksums on the way. On any
+/// error the caller drops the upload, which aborts it: nothing partial remains.
+pub async fn stream_body(body: Option<StreamingBlob>, upload: &objects::Upload, checksums: &mut headers::BodyChecksums) -> S3Result<()> {
+    let Some(mut body) = body else { return Ok(()) };
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|error| body_error(error.as_ref()))?;
+        if !chunk.is_empty() {
+            checksums.update(&chunk);
+            upload.write(&chunk).map_err(s3_error)?;
+        }
+    }
+    Ok(())
 }
 
 pub fn get_object(request: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
