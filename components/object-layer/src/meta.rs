@@ -187,11 +187,7 @@ fn encode_version(out: &mut Writer, version: &ObjectVersion, format: u16) {
         }
         None => out.u8(0),
     }
-    out.u32(version.user_metadata.len() as u32);
-    for (name, value) in &version.user_metadata {
-        out.bytes(name.as_bytes());
-        out.bytes(value.as_bytes());
-    }
+    out.pairs(&version.user_metadata);
     out.u8(version.data_count);
     out.u8(version.parity_count);
     out.u32(version.block_bytes);
@@ -207,11 +203,7 @@ fn encode_version(out: &mut Writer, version: &ObjectVersion, format: u16) {
             out.bytes(part.etag.as_bytes());
         }
         for pairs in [&version.headers, &version.checksums, &version.tags] {
-            out.u32(pairs.len() as u32);
-            for (name, value) in pairs {
-                out.bytes(name.as_bytes());
-                out.bytes(value.as_bytes());
-            }
+            out.pairs(pairs);
         }
     }
 }
@@ -231,11 +223,7 @@ fn decode_version(input: &mut Reader, format: u16) -> Result<ObjectVersion, Form
         1 => Some(input.string()?),
         _ => return Err(FormatError::Invalid("bad content-type flag")),
     };
-    let metadata_count = input.u32()?;
-    if metadata_count > MAX_USER_METADATA {
-        return Err(FormatError::Invalid("too many user metadata entries"));
-    }
-    let user_metadata = (0..metadata_count).map(|_| Ok((input.string()?, input.string()?))).collect::<Result<Vec<_>, FormatError>>()?;
+    let user_metadata = input.pairs(MAX_USER_METADATA, "too many user metadata entries")?;
     let data_count = input.u8()?;
     let parity_count = input.u8()?;
     let block_bytes = input.u32()?;
@@ -253,16 +241,7 @@ fn decode_version(input: &mut Reader, format: u16) -> Result<ObjectVersion, Form
             parts.push(PartEntry { number: input.u32()?, size: input.u64()?, etag: input.string()? });
         }
     }
-    let mut pairs = || -> Result<Vec<(String, String)>, FormatError> {
-        if format < 2 {
-            return Ok(Vec::new());
-        }
-        let count = input.u32()?;
-        if count > MAX_HEADERS {
-            return Err(FormatError::Invalid("too many headers or checksums"));
-        }
-        (0..count).map(|_| Ok((input.string()?, input.string()?))).collect()
-    };
+    let mut pairs = || if format < 2 { Ok(Vec::new()) } else { input.pairs(MAX_HEADERS, "too many headers or checksums") };
     let headers = pairs()?;
     let checksums = pairs()?;
     let tags = pairs()?;
@@ -379,6 +358,14 @@ impl Writer {
         self.u32(value.len() as u32);
         self.0.extend_from_slice(value);
     }
+    /// A `u32` count, then each pair as two strings.
+    pub(crate) fn pairs(&mut self, pairs: &[(String, String)]) {
+        self.u32(pairs.len() as u32);
+        for (name, value) in pairs {
+            self.bytes(name.as_bytes());
+            self.bytes(value.as_bytes());
+        }
+    }
 }
 
 pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
@@ -407,6 +394,14 @@ impl<'a> Reader<'a> {
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8], FormatError> {
         let count = self.u32()? as usize;
         self.take(count)
+    }
+    /// What `Writer::pairs` wrote; more than `max` pairs is `Invalid(too_many)`.
+    pub(crate) fn pairs(&mut self, max: u32, too_many: &'static str) -> Result<Vec<(String, String)>, FormatError> {
+        let count = self.u32()?;
+        if count > max {
+            return Err(FormatError::Invalid(too_many));
+        }
+        (0..count).map(|_| Ok((self.string()?, self.string()?))).collect()
     }
     pub(crate) fn string(&mut self) -> Result<String, FormatError> {
         String::from_utf8(self.bytes()?.to_vec()).map_err(|_| FormatError::Invalid("string is not UTF-8"))

@@ -64,11 +64,7 @@ impl UploadRecord {
         body.bytes(self.content_type.as_deref().unwrap_or_default().as_bytes());
         body.u8(u8::from(self.content_type.is_some()));
         for pairs in [&self.user_metadata, &self.headers, &self.tags] {
-            body.u32(pairs.len() as u32);
-            for (name, value) in pairs {
-                body.bytes(name.as_bytes());
-                body.bytes(value.as_bytes());
-            }
+            body.pairs(pairs);
         }
         body.u8(self.data_count);
         body.u8(self.parity_count);
@@ -83,13 +79,7 @@ impl UploadRecord {
         let initiated_ms = input.u64()?;
         let content_type = input.string()?;
         let content_type = (input.u8()? == 1).then_some(content_type);
-        let mut pairs = || -> Result<Vec<(String, String)>, FormatError> {
-            let count = input.u32()?;
-            if count > 1000 {
-                return Err(FormatError::Invalid("too many metadata entries"));
-            }
-            (0..count).map(|_| Ok((input.string()?, input.string()?))).collect()
-        };
+        let mut pairs = || input.pairs(1000, "too many metadata entries");
         let user_metadata = pairs()?;
         let headers = pairs()?;
         let tags = pairs()?;

@@ -86,22 +86,14 @@ fn bucket_tags_path(bucket: &str) -> String {
 
 fn encode(tags: &[(String, String)]) -> Vec<u8> {
     let mut body = Writer::default();
-    body.u32(tags.len() as u32);
-    for (key, value) in tags {
-        body.bytes(key.as_bytes());
-        body.bytes(value.as_bytes());
-    }
+    body.pairs(tags);
     meta::seal(MAGIC, 1, &body.0)
 }
 
 fn decode(bytes: &[u8]) -> Result<Vec<(String, String)>, FormatError> {
     let (_, body) = meta::unseal(MAGIC, 1..=1, bytes)?;
     let mut input = Reader(body);
-    let count = input.u32()?;
-    if count as usize > MAX_BUCKET_TAGS {
-        return Err(FormatError::Invalid("too many tags"));
-    }
-    let tags = (0..count).map(|_| Ok((input.string()?, input.string()?))).collect::<Result<Vec<_>, FormatError>>()?;
+    let tags = input.pairs(MAX_BUCKET_TAGS as u32, "too many tags")?;
     if !input.0.is_empty() {
         return Err(FormatError::Invalid("trailing bytes"));
     }
