@@ -1,4 +1,4 @@
-//! The `drive` import over local directories: `drive_fs::local` (shared with the `drive-fs`
+//! The `drive` import over local directories: `drive_core::local` (shared with the `drive-fs`
 //! component) does the file work; this module runs it on tokio's blocking pool, never on the
 //! threads that serve requests, maps it onto the WIT resources, and keeps each drive's health:
 //! a drive that fails and then fails a probe is offline (calls fail at once, without touching
@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
-use drive_fs::local::{Fault, LocalDrive, OpenFile, PendingFile, TEMP_DIR};
+use drive_core::local::{Fault, LocalDrive, OpenFile, PendingFile, TEMP_DIR};
 use tokio::sync::Notify;
 use wasmtime::component::{HasSelf, Resource, ResourceTableError};
 
@@ -211,7 +211,7 @@ fn usage(drive: &LocalDrive) -> Result<DriveUsage, Fault> {
     Ok(DriveUsage { total_bytes: stats.f_blocks as u64 * block, free_bytes: stats.f_bavail as u64 * block })
 }
 
-fn entries(listed: Vec<drive_fs::local::Entry>) -> Vec<DirEntry> {
+fn entries(listed: Vec<drive_core::local::Entry>) -> Vec<DirEntry> {
     listed.into_iter().map(|entry| DirEntry { name: entry.name, is_dir: entry.is_dir }).collect()
 }
 

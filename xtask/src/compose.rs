@@ -16,6 +16,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("tessera:object-layer", "target/wasm32-wasip2/release/object_layer.wasm"),
     ("tessera:erasure-bench", "target/wasm32-wasip2/release/erasure_bench.wasm"),
     ("tessera:drive-fs", "target/wasm32-wasip2/release/drive_fs.wasm"),
+    ("tessera:drive-kv", "target/wasm32-wasip2/release/drive_kv.wasm"),
+    ("tessera:kv-fs", "target/wasm32-wasip2/release/kv_fs.wasm"),
     ("tessera:erasure-simd128", "target/compose/erasure-simd128.wasm"),
     ("tessera:erasure-scalar", "target/compose/erasure-scalar.wasm"),
 ];
@@ -27,6 +29,13 @@ pub fn compose_node() -> Result<()> {
 /// The node with drive-fs and erasure-simd128 inside: imports nothing but WASI.
 pub fn compose_standalone() -> Result<()> {
     compose("compose/standalone.wac", "target/compose/standalone.wasm")
+}
+
+/// The node for Spin (drives in key-value stores), and the same with its stores in files for
+/// the stock `wasmtime serve`.
+pub fn compose_spin() -> Result<()> {
+    compose("compose/spin.wac", "target/compose/spin.wasm")?;
+    compose("compose/spin-local.wac", "target/compose/spin-local.wasm")
 }
 
 /// The erasure bench driver: alone (over the host's import) and composed with each pure-Wasm

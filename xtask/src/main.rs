@@ -4,6 +4,7 @@
 mod bench_compare;
 mod compose;
 mod erasure;
+mod spin_target;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -11,8 +12,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str =
-    "usage: cargo xtask <build | run [tessera serve args...] | test | fuzz [cases] | bench erasure | bench compare [target...]>";
+const USAGE: &str = "usage: cargo xtask <build | run [tessera serve args...] | test | fuzz [cases] | spin-check [component.wasm] | bench erasure | bench compare [target...]>";
 
 /// Cases per property of a `cargo xtask fuzz` run, unless given.
 const DEFAULT_FUZZ_CASES: u64 = 2_000_000;
@@ -21,7 +21,7 @@ const DEFAULT_FUZZ_CASES: u64 = 2_000_000;
 const WASMTIME_CLI_VERSION: &str = "48.0.8";
 
 /// Components built for wasm32-wasip2, by crate name.
-const COMPONENTS: &[&str] = &["s3-gateway", "object-layer", "drive-fs", "erasure-bench"];
+const COMPONENTS: &[&str] = &["s3-gateway", "object-layer", "drive-fs", "drive-kv", "kv-fs", "erasure-bench"];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,6 +37,9 @@ fn main() -> Result<()> {
             test()
         }
         "fuzz" => fuzz(args.get(1).map(String::as_str)),
+        // The Spin gate on its own (the build runs it on spin.wasm): the tests also show that it
+        // refuses a component Spin could not run.
+        "spin-check" => spin_target::check(args.get(1).map_or("target/compose/spin.wasm", String::as_str)),
         "bench" => match args.get(1).map(String::as_str) {
             Some("erasure") => {
                 build()?;
@@ -104,6 +107,10 @@ fn build() -> Result<()> {
     compose::compose_node()?;
     step("composing target/compose/standalone.wasm from compose/standalone.wac");
     compose::compose_standalone()?;
+    step("composing target/compose/spin.wasm (and spin-local.wasm) from compose/spin*.wac");
+    compose::compose_spin()?;
+    step("checking target/compose/spin.wasm against Spin 3.6's platform world (compose/spin-wit)");
+    spin_target::check("target/compose/spin.wasm")?;
     compose::compose_erasure_benches()?;
     step("building the host (target/release/tessera)");
     run_command(cargo().args(["build", "--release", "--package", "tessera"]))?;
@@ -150,7 +157,19 @@ fn test() -> Result<()> {
     run_command(cargo().args(["test", "--release", "--package", "tessera", "--package", "simd-kernels"]))?;
     // Components are cdylibs: natively only their test harness is built (`--lib`), never the
     // shared library, whose WIT export names the native linker rejects.
-    run_command(cargo().args(["test", "--release", "--lib", "--package", "object-layer", "--package", "drive-fs"]))?;
+    run_command(cargo().args([
+        "test",
+        "--release",
+        "--lib",
+        "--package",
+        "object-layer",
+        "--package",
+        "drive-core",
+        "--package",
+        "drive-kv",
+        "--package",
+        "kv-fs",
+    ]))?;
     step("end-to-end tests (pytest against target/release/tessera and wasmtime serve)");
     // awscrt: botocore computes CRC32C and CRC64NVME checksums with it.
     tools::ensure_python_packages(&["pytest", "awscrt", "minio"])?;

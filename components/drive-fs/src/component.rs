@@ -3,9 +3,9 @@
 use std::cell::RefCell;
 use std::path::PathBuf;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::local::{Fault, HeldLock, LocalDrive, OpenFile, PendingFile};
+use drive_core::local::{Fault, HeldLock, LocalDrive, OpenFile, PendingFile, poll_with_backoff};
 
 mod bindings {
     wit_bindgen::generate!({
@@ -151,29 +151,23 @@ impl wit_locks::Guest for DriveFs {
     fn acquire(name: String, wait_ms: u32, lease_ms: u32) -> Result<wit_locks::Lease, LockError> {
         let drives: Vec<LocalDrive> =
             preopened_paths().into_iter().map(|path| LocalDrive::new(path.clone(), PathBuf::from(path))).collect();
-        let deadline = Instant::now() + Duration::from_millis(u64::from(wait_ms));
-        let mut pause = Duration::from_millis(1);
-        loop {
-            let mut last_fault = None;
+        // A drive that cannot hold lock files hands the lock to the next one.
+        let mut last_fault = None;
+        let granted = poll_with_backoff(Duration::from_millis(u64::from(wait_ms)), || {
+            last_fault = None;
             for drive in &drives {
                 match drive.try_lock(&name, u64::from(lease_ms)) {
-                    Ok(Some(held)) => return Ok(wit_locks::Lease::new(Lease(held))),
-                    Ok(None) => {
-                        last_fault = None;
-                        break;
-                    }
-                    // This drive cannot hold locks: the next one will.
+                    Ok(Some(held)) => return Ok(Some(held)),
+                    Ok(None) => return Ok(None),
                     Err(fault) => last_fault = Some(fault),
                 }
             }
-            if let Some(fault) = last_fault {
-                return Err(LockError::Unavailable(format!("no drive can hold lock files: {fault:?}")));
-            }
-            if Instant::now() >= deadline {
-                return Err(LockError::Timeout);
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(20));
+            Err(())
+        });
+        match granted {
+            Ok(Some(held)) => Ok(wit_locks::Lease::new(Lease(held))),
+            Ok(None) => Err(LockError::Timeout),
+            Err(()) => Err(LockError::Unavailable(format!("no drive can hold lock files: {last_fault:?}"))),
         }
     }
 }

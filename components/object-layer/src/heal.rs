@@ -28,6 +28,28 @@ use crate::shard_io::{self, ShardSet};
 /// A data directory nothing points to is garbage once it is this old; younger, it may belong
 /// to a write that is about to commit its metadata.
 const ORPHAN_GRACE_MS: u64 = 10 * 60 * 1000;
+/// Each drive's temp area (`wit/drive.wit`: writers stream there until they commit).
+const TEMP_DIR: &str = ".tessera/tmp";
+/// A temp file this old belongs to a write that died (a crash, a killed instance): no upload
+/// streams for a day. The native host empties temp at start; other hosts rely on this.
+const STALE_TEMP_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Removes temp files older than a day from every drive; how many.
+fn sweep_stale_temp(set: &ErasureSet) -> usize {
+    let now = set::now_ms();
+    let mut removed = 0;
+    for drive in &set.drives {
+        let Ok(entries) = drive.list_dir(TEMP_DIR) else { continue };
+        for entry in entries {
+            let path = format!("{TEMP_DIR}/{}", entry.name);
+            let stale = drive.stat(&path).is_ok_and(|info| now.saturating_sub(info.modified_ms) >= STALE_TEMP_MS);
+            if stale && drive.delete(&path, true).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
 
 /// What healing one object did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +120,10 @@ pub fn step(set: &ErasureSet, options: &HealOptions, cursor: Option<HealCursor>,
         let expired = multipart::expire(set, multipart_expiry_ms());
         if expired > 0 {
             tally.progress.details.push(format!("removed {expired} abandoned multipart uploads"));
+        }
+        let swept = sweep_stale_temp(set);
+        if swept > 0 {
+            tally.progress.details.push(format!("removed {swept} stale temp files"));
         }
     }
     let cursor = cursor.unwrap_or(HealCursor { bucket: String::new(), key: String::new() });

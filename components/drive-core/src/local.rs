@@ -100,25 +100,8 @@ impl LocalDrive {
 
     /// The file-system path of a drive path; `allow_root` lets "" name the drive itself.
     fn resolve(&self, path: &str, allow_root: bool) -> DriveResult<PathBuf> {
-        if path.is_empty() {
-            return if allow_root { Ok(self.root.clone()) } else { Err(invalid("empty path")) };
-        }
-        if path.len() > MAX_PATH_BYTES {
-            return Err(invalid("path too long"));
-        }
         let mut resolved = self.root.clone();
-        for segment in path.split('/') {
-            if segment.is_empty() || segment == "." || segment == ".." {
-                return Err(invalid("empty, '.' or '..' segment"));
-            }
-            if segment.contains('\0') {
-                return Err(invalid("NUL in path"));
-            }
-            if segment.len() > MAX_SEGMENT_BYTES {
-                return Err(invalid("segment too long"));
-            }
-            resolved.push(segment);
-        }
+        resolved.extend(checked_segments(path, allow_root)?);
         Ok(resolved)
     }
 
@@ -349,13 +332,56 @@ impl Drop for HeldLock {
     }
 }
 
+/// The segments of a drive path, checked against the contract (`wit/drive.wit`): no empty,
+/// "." or ".." segment, no NUL, bounded lengths. `allow_root` lets "" name the drive itself
+/// (no segments). Every drive implementation checks paths here, so no key leaves its drive.
+pub fn checked_segments(path: &str, allow_root: bool) -> DriveResult<Vec<&str>> {
+    if path.is_empty() {
+        return if allow_root { Ok(Vec::new()) } else { Err(invalid("empty path")) };
+    }
+    if path.len() > MAX_PATH_BYTES {
+        return Err(invalid("path too long"));
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    for segment in &segments {
+        if segment.is_empty() || *segment == "." || *segment == ".." {
+            return Err(invalid("empty, '.' or '..' segment"));
+        }
+        if segment.contains('\0') {
+            return Err(invalid("NUL in path"));
+        }
+        if segment.len() > MAX_SEGMENT_BYTES {
+            return Err(invalid("segment too long"));
+        }
+    }
+    Ok(segments)
+}
+
+/// Calls `attempt` until it returns something or `wait` has passed, pausing 1 ms and then
+/// twice as long each time (at most 20 ms): how a lock is waited for where there is nothing to
+/// wait on but time (lock files, key-value stores).
+pub fn poll_with_backoff<T, E>(wait: std::time::Duration, mut attempt: impl FnMut() -> Result<Option<T>, E>) -> Result<Option<T>, E> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        if let Some(found) = attempt()? {
+            return Ok(Some(found));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(20));
+    }
+}
+
 /// 64-bit FNV-1a: lock file names from lock names (no collision resistance needed: two names
 /// sharing a file only ever wait for each other).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
-fn random_hex() -> DriveResult<String> {
+pub fn random_hex() -> DriveResult<String> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|error| Fault::Faulty(format!("no randomness: {error}")))?;
     Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
