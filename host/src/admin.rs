@@ -5,10 +5,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use hyper::{Method, StatusCode};
+use hyper::Method;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 
+use crate::admin_iam;
 use crate::client::{S3Client, sigv4::Signer};
 
 /// Objects per heal step: small enough that a step answers within a second or two.
@@ -41,6 +42,13 @@ enum AdminCommand {
     Heal(HealArgs),
     /// Show the drives (online or offline, space) and the erasure layout.
     Info,
+    /// Users: access keys with their own secrets and policies.
+    #[command(subcommand)]
+    User(admin_iam::UserCommand),
+    /// Policies: IAM-style JSON documents attached to users (canned: readwrite, readonly,
+    /// writeonly, consoleAdmin).
+    #[command(subcommand)]
+    Policy(admin_iam::PolicyCommand),
 }
 
 #[derive(clap::Args)]
@@ -102,12 +110,22 @@ pub async fn run(args: AdminArgs) -> Result<i32> {
     match args.command {
         AdminCommand::Heal(heal) => run_heal(&client, &heal).await,
         AdminCommand::Info => run_info(&client, &args.endpoint).await,
+        AdminCommand::User(command) => admin_iam::run_user(&client, command).await,
+        AdminCommand::Policy(command) => admin_iam::run_policy(&client, command).await,
     }
 }
 
-async fn call<T: for<'de> Deserialize<'de>>(client: &S3Client, method: Method, path: &str, query: &[(&str, &str)]) -> Result<T> {
-    let (status, body) = client.fetch(method, path, query).await.with_context(|| format!("calling {path}"))?;
-    if status != StatusCode::OK {
+/// Calls an admin endpoint and decodes its JSON answer; any other status is an error that
+/// carries the node's S3 error (code and message).
+pub async fn call<T: for<'de> Deserialize<'de>>(
+    client: &S3Client,
+    method: Method,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<bytes::Bytes>,
+) -> Result<T> {
+    let (status, body) = client.fetch(method, path, query, body).await.with_context(|| format!("calling {path}"))?;
+    if !status.is_success() {
         bail!("{path} answered {status}: {}", String::from_utf8_lossy(&body).trim());
     }
     serde_json::from_slice(&body).with_context(|| format!("reading the answer of {path}"))
@@ -154,7 +172,7 @@ async fn run_heal(client: &S3Client, args: &HealArgs) -> Result<i32> {
 
     // First what reads already found damaged, then the whole namespace.
     for _ in 0..MAX_QUEUE_STEPS {
-        let progress: Progress = call(client, Method::POST, HEAL_PATH, &[("queued", "true"), ("max", &max)]).await?;
+        let progress: Progress = call(client, Method::POST, HEAL_PATH, &[("queued", "true"), ("max", &max)], None).await?;
         totals.add(&progress);
         bar.set_message(format!("queued damage: {}", totals.summary()));
         if progress.scanned == 0 && progress.details.is_empty() {
@@ -174,7 +192,7 @@ async fn run_heal(client: &S3Client, args: &HealArgs) -> Result<i32> {
             query.push(("after-bucket", &cursor.bucket));
             query.push(("after-key", &cursor.key));
         }
-        let progress: Progress = call(client, Method::POST, HEAL_PATH, &query).await?;
+        let progress: Progress = call(client, Method::POST, HEAL_PATH, &query, None).await?;
         totals.add(&progress);
         let position = progress.next.as_ref().map(|next| format!(" · at {}/{}", next.bucket, next.key)).unwrap_or_default();
         bar.set_message(format!("{}{position}", totals.summary()));
@@ -202,7 +220,7 @@ fn print_lines(lines: &[String], max: usize) {
 }
 
 async fn run_info(client: &S3Client, endpoint: &str) -> Result<i32> {
-    let status: Status = call(client, Method::GET, "/_tessera/admin/v1/info", &[]).await?;
+    let status: Status = call(client, Method::GET, "/_tessera/admin/v1/info", &[], None).await?;
     let online = status.drives.iter().filter(|drive| drive.state == "online").count();
     println!("Tessera node at {endpoint}");
     println!(

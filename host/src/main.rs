@@ -2,6 +2,7 @@
 //! and gives it what only a machine can: drives, the network and SIMD erasure coding.
 
 mod admin;
+mod admin_iam;
 mod bench;
 mod bindings;
 mod client;
@@ -100,6 +101,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
             ("TESSERA_PARITY".into(), parity.to_string()),
             ("TESSERA_DOMAINS".into(), domains.join(",")),
             ("TESSERA_MULTIPART_EXPIRY".into(), args.multipart_expiry.to_string()),
+            // server.rs sets the client's address in a header no client can forge through it.
+            ("TESSERA_TRUST_SOURCE_IP_HEADER".into(), "1".into()),
         ],
     })?;
     let listener = tokio::net::TcpListener::bind(args.address).await.with_context(|| format!("binding {}", args.address))?;

@@ -43,8 +43,9 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>) -> Result<()> {
                 };
                 let _ = stream.set_nodelay(true);
                 let (node, slots) = (node.clone(), slots.clone());
-                let service = service_fn(move |request| {
+                let service = service_fn(move |mut request: Request<hyper::body::Incoming>| {
                     let (node, slots) = (node.clone(), slots.clone());
+                    mark_source(&mut request, peer);
                     async move { Ok::<_, Infallible>(handle(&node, &slots, request).await) }
                 });
                 let connection = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
@@ -66,6 +67,20 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>) -> Result<()> {
         _ = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; exiting"),
     }
     Ok(())
+}
+
+/// The header that tells the node the client's address (`aws:SourceIp` in policies). Whatever a
+/// client sent under that name is replaced, so it cannot be forged through this host; the node
+/// trusts it only because the host sets `TESSERA_TRUST_SOURCE_IP_HEADER`.
+pub const SOURCE_IP_HEADER: &str = "x-tessera-source-ip";
+
+fn mark_source(request: &mut Request<hyper::body::Incoming>, peer: std::net::SocketAddr) {
+    let address = peer.ip().to_canonical().to_string();
+    let headers = request.headers_mut();
+    headers.remove(SOURCE_IP_HEADER);
+    if let Ok(value) = hyper::header::HeaderValue::from_str(&address) {
+        headers.insert(SOURCE_IP_HEADER, value);
+    }
 }
 
 /// Liveness, answered by the host itself (no instance): for orchestrators, and the baseline

@@ -40,6 +40,11 @@ pub enum ObjectError {
     NoSuchTagSet,
     #[error("precondition failed")]
     PreconditionFailed,
+    #[error("no such version")]
+    NoSuchVersion,
+    /// The version asked for (or the latest) is a delete marker: its id.
+    #[error("delete marker {0}")]
+    DeleteMarker(String),
     #[error("no such upload")]
     NoSuchUpload,
     #[error("invalid part: {0}")]

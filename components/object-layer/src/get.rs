@@ -18,46 +18,65 @@ use crate::shard_io::ShardSet;
 /// The version of an object that a read quorum agrees on, with each drive's copy of it.
 pub struct Found {
     pub version: ObjectVersion,
-    /// By drive position: that drive's metadata when it agrees with `version`.
+    /// By drive position: that drive's copy of `version` when it agrees.
     pub agreeing: Vec<Option<ObjectVersion>>,
     pub object_dir: String,
 }
 
 impl Found {
     pub fn info(&self, bucket: &str, key: &str) -> ObjectInfo {
-        ObjectInfo {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            size: self.version.size,
-            etag: self.version.etag.clone(),
-            modified_ms: self.version.modified_ms,
-            content_type: self.version.content_type.clone(),
-            user_metadata: self.version.user_metadata.clone(),
-            headers: self.version.headers.clone(),
-            checksums: self.version.checksums.clone(),
-            tags: self.version.tags.clone(),
-        }
+        info(bucket, key, &self.version)
+    }
+}
+
+/// What a client learns about one version.
+pub fn info(bucket: &str, key: &str, version: &ObjectVersion) -> ObjectInfo {
+    ObjectInfo {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        size: version.size,
+        etag: version.etag.clone(),
+        modified_ms: version.modified_ms,
+        content_type: version.content_type.clone(),
+        user_metadata: version.user_metadata.clone(),
+        headers: version.headers.clone(),
+        checksums: version.checksums.clone(),
+        tags: version.tags.clone(),
+        version_id: version.version_id.clone(),
     }
 }
 
 /// One drive's metadata file for an object.
 #[derive(Debug, Clone)]
 pub enum MetaRead {
-    /// Decoded: its newest version.
-    Present(ObjectVersion),
+    /// Decoded: every version this drive knows, newest first (never empty).
+    Present(ObjectMeta),
     /// No metadata file on this drive.
     Missing,
-    /// A file that fails to decode (bad checksum, unknown format, truncated).
+    /// A file that fails to decode (bad checksum, unknown format, truncated, no version).
     Corrupt,
     /// The drive did not answer.
     Offline,
 }
 
 impl MetaRead {
-    pub fn version(&self) -> Option<&ObjectVersion> {
+    pub fn meta(&self) -> Option<&ObjectMeta> {
         match self {
-            Self::Present(version) => Some(version),
+            Self::Present(meta) => Some(meta),
             _ => None,
+        }
+    }
+
+    /// This drive's newest version.
+    pub fn version(&self) -> Option<&ObjectVersion> {
+        self.meta()?.latest()
+    }
+
+    /// The newest version, or the one with `version_id`.
+    pub fn pick(&self, version_id: Option<&str>) -> Option<&ObjectVersion> {
+        match version_id {
+            None => self.version(),
+            Some(id) => self.meta()?.version(id),
         }
     }
 }
@@ -68,9 +87,9 @@ pub fn read_metas(set: &ErasureSet, object_dir: &str) -> Vec<MetaRead> {
     set.each(|drive| drive.read_file(&meta_path, MAX_META_BYTES as u32))
         .into_iter()
         .map(|read| match read {
-            Ok(bytes) => match ObjectMeta::decode(&bytes).map(|meta| meta.versions.into_iter().next()) {
-                Ok(Some(version)) => MetaRead::Present(version),
-                Ok(None) | Err(_) => MetaRead::Corrupt,
+            Ok(bytes) => match ObjectMeta::decode(&bytes) {
+                Ok(meta) if !meta.versions.is_empty() => MetaRead::Present(meta),
+                Ok(_) | Err(_) => MetaRead::Corrupt,
             },
             Err(DriveError::NotFound) => MetaRead::Missing,
             Err(_) => MetaRead::Offline,
@@ -80,7 +99,12 @@ pub fn read_metas(set: &ErasureSet, object_dir: &str) -> Vec<MetaRead> {
 
 /// The newest version that at least `read_quorum` drives agree on.
 pub fn agreed_version(metas: &[MetaRead], read_quorum: usize) -> Option<&ObjectVersion> {
-    let versions: Vec<&ObjectVersion> = metas.iter().filter_map(MetaRead::version).collect();
+    agreed(metas, read_quorum, None)
+}
+
+/// The newest version (or the one with `version_id`) that `read_quorum` drives agree on.
+pub fn agreed<'a>(metas: &'a [MetaRead], read_quorum: usize, version_id: Option<&str>) -> Option<&'a ObjectVersion> {
+    let versions: Vec<&ObjectVersion> = metas.iter().filter_map(|meta| meta.pick(version_id)).collect();
     versions
         .iter()
         .map(|candidate| (versions.iter().filter(|other| other.agrees_with(candidate)).count(), *candidate))
@@ -89,26 +113,44 @@ pub fn agreed_version(metas: &[MetaRead], read_quorum: usize) -> Option<&ObjectV
         .map(|(_, version)| version)
 }
 
-/// Reads the metadata of `key` on every drive and picks the newest version that a read quorum
-/// agrees on.
-pub fn find(set: &ErasureSet, bucket: &str, key: &str) -> Result<Found, ObjectError> {
+/// Every version a read quorum agrees on, newest first (by time, then by id): what a listing
+/// of versions shows and what healing brings every drive to.
+pub fn agreed_versions(metas: &[MetaRead], read_quorum: usize) -> Vec<ObjectVersion> {
+    let mut ids: Vec<&str> =
+        metas.iter().filter_map(MetaRead::meta).flat_map(|meta| meta.versions.iter().map(|v| v.version_id.as_str())).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut versions: Vec<ObjectVersion> = ids.into_iter().filter_map(|id| agreed(metas, read_quorum, Some(id)).cloned()).collect();
+    versions.sort_by(|a, b| (b.modified_ms, &b.version_id).cmp(&(a.modified_ms, &a.version_id)));
+    versions
+}
+
+/// Reads the metadata of `key` on every drive and picks the newest version (or the one named)
+/// that a read quorum agrees on. A delete marker is an error that carries its id.
+pub fn find(set: &ErasureSet, bucket: &str, key: &str, version_id: Option<&str>) -> Result<Found, ObjectError> {
     let object_dir = set::object_dir(bucket, &key_to_path(key)?);
     let metas = read_metas(set, &object_dir);
     let read_quorum = set.layout.read_quorum();
-    if let Some(version) = agreed_version(&metas, read_quorum) {
+    if let Some(version) = agreed(&metas, read_quorum, version_id) {
         if version.kind == VersionKind::DeleteMarker {
-            return Err(ObjectError::NoSuchKey);
+            return Err(ObjectError::DeleteMarker(version.version_id.clone()));
         }
-        let agreeing = metas.iter().map(|meta| meta.version().filter(|v| v.agrees_with(version)).cloned()).collect();
+        let agreeing = metas.iter().map(|meta| meta.pick(version_id).filter(|v| v.agrees_with(version)).cloned()).collect();
         return Ok(Found { version: version.clone(), agreeing, object_dir });
     }
-    // A committed object is on at least a write quorum of drives, so more drives without it
+    // A committed version is on at least a write quorum of drives, so more drives without it
     // than that leaves mean it does not exist, even with others offline. Corrupt copies count
     // as absent: a key whose metadata rotted everywhere reads as missing and can be written.
-    let missing = metas.iter().filter(|meta| matches!(meta, MetaRead::Missing | MetaRead::Corrupt)).count();
-    if missing > set.layout.drive_count() - set.layout.write_quorum() {
+    let lacking = metas
+        .iter()
+        .filter(|meta| {
+            matches!(meta, MetaRead::Missing | MetaRead::Corrupt)
+                || (matches!(meta, MetaRead::Present(_)) && meta.pick(version_id).is_none())
+        })
+        .count();
+    if lacking > set.layout.drive_count() - set.layout.write_quorum() {
         buckets::head(set, bucket)?;
-        return Err(ObjectError::NoSuchKey);
+        return Err(if version_id.is_some() { ObjectError::NoSuchVersion } else { ObjectError::NoSuchKey });
     }
     Err(ObjectError::InsufficientQuorum(format!("no version of {bucket}/{key} is agreed by {read_quorum} drives")))
 }
@@ -161,12 +203,13 @@ impl Download {
         set: ErasureSet,
         bucket: &str,
         key: &str,
+        version_id: Option<&str>,
         range: Option<ByteRange>,
     ) -> Result<(ObjectInfo, Option<ContentRange>, Self), ObjectError> {
         let mut attempt = 0;
         let (found, shards) = loop {
             attempt += 1;
-            let found = find(&set, bucket, key)?;
+            let found = find(&set, bucket, key, version_id)?;
             let shards = ShardSet::open(&set, &found, |_| true);
             // A commit replaced this version between reading its metadata and opening its
             // files: the newer version is complete by now, read that one.

@@ -9,6 +9,7 @@
 //!   leftovers of a write that never completed or a delete a drive missed: removed;
 //! - data directories no metadata points to, older than a grace period (a write in progress has
 //!   committed its shards but not yet its metadata), are removed.
+//!
 //! Buckets are healed the same way: `.bucket` restored where a read quorum has it.
 
 use crate::bindings::exports::tessera::node::maintenance::{HealCursor, HealOptions, HealProgress};
@@ -19,7 +20,7 @@ use crate::get::{self, Found, MetaRead};
 use crate::heal_queue;
 use crate::list;
 use crate::lock;
-use crate::meta::{ObjectMeta, ObjectVersion};
+use crate::meta::{ObjectMeta, ObjectVersion, VersionKind};
 use crate::multipart;
 use crate::names::key_to_path;
 use crate::set::{self, ErasureSet, META_FILE};
@@ -193,10 +194,9 @@ pub fn object(set: &ErasureSet, bucket: &str, key: &str, deep: bool) -> Result<O
     let object_dir = set::object_dir(bucket, &key_to_path(key)?);
     let _lease = lock::object(bucket, key)?;
     let metas = get::read_metas(set, &object_dir);
-    let outcome = match get::agreed_version(&metas, set.layout.read_quorum()).cloned() {
-        Some(version) => repair(set, &object_dir, &metas, version, deep)?,
-        None => settle_unagreed(set, &object_dir, &metas),
-    };
+    let agreed = get::agreed_versions(&metas, set.layout.read_quorum());
+    let outcome =
+        if agreed.is_empty() { settle_unagreed(set, &object_dir, &metas) } else { repair(set, &object_dir, &metas, &agreed, deep)? };
     remove_orphans(set, bucket, &object_dir);
     Ok(outcome)
 }
@@ -218,9 +218,9 @@ fn settle_unagreed(set: &ErasureSet, object_dir: &str, metas: &[MetaRead]) -> Ou
     if missing + corrupt >= set.layout.write_quorum() {
         let meta_path = set::meta_path(object_dir);
         for (drive, meta) in set.drives.iter().zip(metas) {
-            if let MetaRead::Present(version) = meta {
+            if let MetaRead::Present(meta) = meta {
                 let _ = drive.delete(&meta_path, false);
-                if !version.data_dir.is_empty() {
+                for version in meta.versions.iter().filter(|version| !version.data_dir.is_empty()) {
                     let _ = drive.delete(&set::data_dir_path(object_dir, &version.data_dir), true);
                 }
             } else if matches!(meta, MetaRead::Corrupt) {
@@ -235,84 +235,164 @@ fn settle_unagreed(set: &ErasureSet, object_dir: &str, metas: &[MetaRead]) -> Ou
     ))
 }
 
-/// Brings every online drive to the agreed `version`.
-fn repair(set: &ErasureSet, object_dir: &str, metas: &[MetaRead], version: ObjectVersion, deep: bool) -> Result<Outcome, ObjectError> {
+/// A version some drive holds that no read quorum agrees on, while too few drives lack it to
+/// call it a leftover: healing cannot tell whether it was committed, so it changes nothing.
+fn undecided_version(set: &ErasureSet, metas: &[MetaRead], agreed: &[ObjectVersion]) -> Option<String> {
+    let held = metas.iter().filter_map(MetaRead::meta).flat_map(|meta| &meta.versions);
+    for version in held.filter(|version| !agreed.iter().any(|known| known.agrees_with(version))) {
+        let lacking = metas
+            .iter()
+            .filter(|meta| match meta {
+                MetaRead::Missing | MetaRead::Corrupt => true,
+                MetaRead::Present(other) => !other.versions.iter().any(|copy| copy.agrees_with(version)),
+                MetaRead::Offline => false,
+            })
+            .count();
+        if lacking < set.layout.write_quorum() {
+            return Some(version.version_id.clone());
+        }
+    }
+    None
+}
+
+/// Brings every online drive to the agreed versions: each version's shards rebuilt where they
+/// are missing or unsound, then each drive's metadata rewritten where it differs (versions no
+/// quorum holds are dropped, and their data with them).
+fn repair(set: &ErasureSet, object_dir: &str, metas: &[MetaRead], agreed: &[ObjectVersion], deep: bool) -> Result<Outcome, ObjectError> {
+    if let Some(version_id) = undecided_version(set, metas, agreed) {
+        return Ok(Outcome::Unrecoverable(format!("version {version_id} is on too few drives to keep and too many to drop")));
+    }
+    // By version, by drive position: the inline shard that drive's copy carries, once sound.
+    let mut ready: Vec<Vec<Option<Vec<u8>>>> = Vec::new();
+    for version in agreed {
+        match repair_version(set, object_dir, metas, version, deep)? {
+            Ok(positions) => ready.push(positions),
+            Err(why) => return Ok(Outcome::Unrecoverable(format!("version {}: {why}", version.version_id))),
+        }
+    }
+    let meta_path = set::meta_path(object_dir);
+    let mut writes: Vec<(usize, ObjectMeta)> = Vec::new();
+    for (position, meta) in metas.iter().enumerate() {
+        if matches!(meta, MetaRead::Offline) {
+            continue;
+        }
+        let versions: Option<Vec<ObjectVersion>> = agreed
+            .iter()
+            .zip(&ready)
+            .map(|(version, ready)| {
+                let inline_shard = ready[position].clone()?;
+                Some(ObjectVersion { shard_index: version.distribution[position], inline_shard, ..version.clone() })
+            })
+            .collect();
+        // A drive that could not take every version keeps what it has until the next heal.
+        let Some(versions) = versions else { continue };
+        let desired = ObjectMeta { versions };
+        if meta.meta() != Some(&desired) {
+            writes.push((position, desired));
+        }
+    }
+    if writes.is_empty() {
+        return Ok(Outcome::Healthy);
+    }
+    let encoded: Vec<(&Drive, String, Vec<u8>)> =
+        writes.iter().map(|(position, meta)| (&set.drives[*position], meta_path.clone(), meta.encode())).collect();
+    let mut healed = Vec::new();
+    for ((position, desired), outcome) in writes.iter().zip(drive::write_file_all(&encoded)) {
+        if outcome.is_err() {
+            continue;
+        }
+        healed.push(*position);
+        // Data of versions this drive held and no longer does is garbage now.
+        if let MetaRead::Present(old) = &metas[*position] {
+            for stale in old.versions.iter().filter(|old| !old.data_dir.is_empty()) {
+                if !desired.versions.iter().any(|version| version.data_dir == stale.data_dir) {
+                    let _ = set.drives[*position].delete(&set::data_dir_path(object_dir, &stale.data_dir), true);
+                }
+            }
+        }
+    }
+    if healed.is_empty() {
+        return Ok(Outcome::Unrecoverable(format!(
+            "no drive took the repair (drives {:?})",
+            writes.iter().map(|(p, _)| *p).collect::<Vec<_>>()
+        )));
+    }
+    Ok(Outcome::Healed(healed))
+}
+
+/// Makes one version sound wherever it can: by drive position, the inline shard that drive's
+/// copy carries (empty for shard files and delete markers) once its copy is sound or rebuilt;
+/// `None` where it is neither. `Err` with the reason when too few shards are left to rebuild.
+fn repair_version(
+    set: &ErasureSet,
+    object_dir: &str,
+    metas: &[MetaRead],
+    version: &ObjectVersion,
+    deep: bool,
+) -> Result<Result<Vec<Option<Vec<u8>>>, String>, ObjectError> {
+    let copies: Vec<Option<&ObjectVersion>> = metas
+        .iter()
+        .map(|meta| meta.meta().and_then(|meta| meta.version(&version.version_id)).filter(|copy| copy.agrees_with(version)))
+        .collect();
+    if version.kind == VersionKind::DeleteMarker {
+        return Ok(Ok(metas.iter().map(|meta| (!matches!(meta, MetaRead::Offline)).then(Vec::new)).collect()));
+    }
+    let mut ready: Vec<Option<Vec<u8>>> = vec![None; metas.len()];
     let mut targets = Vec::new();
     for (position, meta) in metas.iter().enumerate() {
-        let sound = match meta {
-            MetaRead::Offline => continue,
-            MetaRead::Missing | MetaRead::Corrupt => false,
-            MetaRead::Present(copy) if !copy.agrees_with(&version) => false,
-            MetaRead::Present(copy) if copy.data_dir.is_empty() => {
-                copy.inline_shard.len() as u64 == shard_io::shard_data_bytes(&version, version.size)
+        let sound = match (meta, copies[position]) {
+            (MetaRead::Offline, _) => continue,
+            (_, None) => false,
+            (_, Some(copy)) if copy.data_dir.is_empty() => {
+                copy.inline_shard.len() as u64 == shard_io::shard_data_bytes(version, version.size)
             }
-            MetaRead::Present(copy) => match shard_files_sound(&set.drives[position], object_dir, copy) {
+            (_, Some(copy)) => match shard_files_sound(&set.drives[position], object_dir, copy) {
                 Some(sound) => sound,
                 // The drive fails: it cannot be healed now.
                 None => continue,
             },
         };
-        if !sound {
+        if sound {
+            ready[position] = copies[position].map(|copy| copy.inline_shard.clone());
+        } else {
             targets.push(position);
         }
     }
-    let found = Found {
-        agreeing: metas.iter().map(|meta| meta.version().filter(|copy| copy.agrees_with(&version)).cloned()).collect(),
-        version: version.clone(),
-        object_dir: object_dir.to_owned(),
-    };
+    let found =
+        Found { agreeing: copies.iter().map(|copy| copy.cloned()).collect(), version: version.clone(), object_dir: object_dir.to_owned() };
     if deep {
         let mut opened = ShardSet::open(set, &found, |position| !targets.contains(&position));
         let shard_count = version.distribution.len();
         for (part, file) in version.part_files().iter().enumerate() {
-            for block in 0..shard_io::block_count(&version, file.size) {
+            for block in 0..shard_io::block_count(version, file.size) {
                 // A block with too few sound shards is reported by the rebuild below.
                 let _ = opened.read_block(set, &found, part, block, shard_count);
             }
         }
-        targets.extend_from_slice(opened.failed_positions());
+        for position in opened.failed_positions() {
+            ready[*position] = None;
+            targets.push(*position);
+        }
         targets.sort_unstable();
         targets.dedup();
     }
     if targets.is_empty() {
-        return Ok(Outcome::Healthy);
+        return Ok(Ok(ready));
     }
     let mut sources = ShardSet::open(set, &found, |position| !targets.contains(&position));
     if sources.available() < usize::from(version.data_count) {
-        return Ok(Outcome::Unrecoverable(format!("{} sound shards, {} needed", sources.available(), version.data_count)));
+        return Ok(Err(format!("{} sound shards, {} needed", sources.available(), version.data_count)));
     }
-    let rebuilt = match rebuild(set, &found, &targets, &mut sources) {
-        Ok(rebuilt) => rebuilt,
-        Err(ObjectError::InsufficientQuorum(why)) => return Ok(Outcome::Unrecoverable(why)),
-        Err(error) => return Err(error),
-    };
-    let meta_path = set::meta_path(object_dir);
-    let writes: Vec<(&Drive, String, Vec<u8>)> = rebuilt
-        .iter()
-        .map(|(position, inline_shard)| {
-            let copy =
-                ObjectVersion { shard_index: version.distribution[*position], inline_shard: inline_shard.clone(), ..version.clone() };
-            (&set.drives[*position], meta_path.clone(), ObjectMeta { versions: vec![copy] }.encode())
-        })
-        .collect();
-    let mut healed = Vec::new();
-    for ((position, _), outcome) in rebuilt.iter().zip(drive::write_file_all(&writes)) {
-        if outcome.is_err() {
-            continue;
+    match rebuild(set, &found, &targets, &mut sources) {
+        Ok(rebuilt) => {
+            for (position, inline_shard) in rebuilt {
+                ready[position] = Some(inline_shard);
+            }
+            Ok(Ok(ready))
         }
-        healed.push(*position);
-        // The version this drive held before, if another, is garbage now.
-        if let MetaRead::Present(old) = &metas[*position]
-            && !old.data_dir.is_empty()
-            && old.data_dir != version.data_dir
-        {
-            let _ = set.drives[*position].delete(&set::data_dir_path(object_dir, &old.data_dir), true);
-        }
+        Err(ObjectError::InsufficientQuorum(why)) => Ok(Err(why)),
+        Err(error) => Err(error),
     }
-    if healed.is_empty() {
-        return Ok(Outcome::Unrecoverable(format!("no drive took the repair (drives {targets:?})")));
-    }
-    Ok(Outcome::Healed(healed))
 }
 
 /// Rebuilds the shards of `targets` from `sources`: into shard files (committed part by part)

@@ -1,8 +1,8 @@
 //! The object layer component: exports `tessera:node/objects` over the `drive` and `erasure`
 //! imports. This file is only glue between the WIT bindings and the plain-Rust modules.
 
-mod bucket_config;
 mod buckets;
+mod config;
 mod error;
 mod get;
 mod heal;
@@ -18,6 +18,7 @@ mod set;
 mod shard_io;
 mod status;
 mod tags;
+mod versioning;
 
 mod bindings {
     wit_bindgen::generate!({
@@ -28,8 +29,8 @@ mod bindings {
 
 use bindings::exports::tessera::node::maintenance::{self, HealCursor, HealOptions, HealProgress, NodeStatus};
 use bindings::exports::tessera::node::objects::{
-    self as wit, BucketInfo, ByteRange, ContentRange, Guest, ListPage, ListQuery, ObjectInfo, PartsPage, PutOptions, UploadsPage,
-    UploadsQuery,
+    self as wit, BucketInfo, ByteRange, ContentRange, DeleteResult, Guest, ListPage, ListQuery, ObjectInfo, PartsPage, PutOptions,
+    UploadsPage, UploadsQuery, VersioningState, VersionsPage, VersionsQuery,
 };
 use error::ObjectError;
 
@@ -74,27 +75,49 @@ impl Guest for ObjectLayer {
         Ok(wit::Upload::new(upload))
     }
 
-    fn head(bucket: String, key: String) -> Result<ObjectInfo, wit::ObjectError> {
+    fn head(bucket: String, key: String, version_id: Option<String>) -> Result<ObjectInfo, wit::ObjectError> {
         let set = set::ErasureSet::open()?;
-        let found = get::find(&set, &bucket, &key)?;
+        let found = get::find(&set, &bucket, &key, version_id.as_deref())?;
         Ok(found.info(&bucket, &key))
     }
 
     fn get(
         bucket: String,
         key: String,
+        version_id: Option<String>,
         range: Option<ByteRange>,
     ) -> Result<(ObjectInfo, Option<ContentRange>, wit::Download), wit::ObjectError> {
-        let (info, content_range, download) = get::Download::open(set::ErasureSet::open()?, &bucket, &key, range)?;
+        let (info, content_range, download) = get::Download::open(set::ErasureSet::open()?, &bucket, &key, version_id.as_deref(), range)?;
         Ok((info, content_range, wit::Download::new(download)))
     }
 
-    fn delete(bucket: String, key: String) -> Result<(), wit::ObjectError> {
-        Ok(put::delete(&set::ErasureSet::open()?, &bucket, &key)?)
+    fn delete(bucket: String, key: String, version_id: Option<String>) -> Result<DeleteResult, wit::ObjectError> {
+        Ok(put::delete(&set::ErasureSet::open()?, &bucket, &key, version_id.as_deref())?)
     }
 
     fn list_objects(bucket: String, query: ListQuery) -> Result<ListPage, wit::ObjectError> {
         Ok(list::list(&set::ErasureSet::open()?, &bucket, &query)?)
+    }
+
+    fn list_object_versions(bucket: String, query: VersionsQuery) -> Result<VersionsPage, wit::ObjectError> {
+        Ok(list::list_versions(&set::ErasureSet::open()?, &bucket, &query)?)
+    }
+
+    fn get_bucket_versioning(bucket: String) -> Result<VersioningState, wit::ObjectError> {
+        Ok(match versioning::mode(&set::ErasureSet::open()?, &bucket)? {
+            versioning::Mode::Unversioned => VersioningState::Unversioned,
+            versioning::Mode::Enabled => VersioningState::Enabled,
+            versioning::Mode::Suspended => VersioningState::Suspended,
+        })
+    }
+
+    fn set_bucket_versioning(bucket: String, state: VersioningState) -> Result<(), wit::ObjectError> {
+        let mode = match state {
+            VersioningState::Unversioned => versioning::Mode::Unversioned,
+            VersioningState::Enabled => versioning::Mode::Enabled,
+            VersioningState::Suspended => versioning::Mode::Suspended,
+        };
+        Ok(versioning::set_mode(&set::ErasureSet::open()?, &bucket, mode)?)
     }
 
     fn create_multipart_upload(bucket: String, key: String, options: PutOptions) -> Result<String, wit::ObjectError> {
@@ -134,8 +157,13 @@ impl Guest for ObjectLayer {
         Ok(multipart::list_uploads(&set::ErasureSet::open()?, &bucket, &query)?)
     }
 
-    fn set_object_tags(bucket: String, key: String, tags: Vec<(String, String)>) -> Result<(), wit::ObjectError> {
-        Ok(tags::set_object_tags(&set::ErasureSet::open()?, &bucket, &key, tags)?)
+    fn set_object_tags(
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+        tags: Vec<(String, String)>,
+    ) -> Result<(), wit::ObjectError> {
+        Ok(tags::set_object_tags(&set::ErasureSet::open()?, &bucket, &key, version_id.as_deref(), tags)?)
     }
 
     fn get_bucket_tags(bucket: String) -> Result<Vec<(String, String)>, wit::ObjectError> {
@@ -147,11 +175,19 @@ impl Guest for ObjectLayer {
     }
 
     fn get_bucket_config(bucket: String, name: String) -> Result<Option<Vec<u8>>, wit::ObjectError> {
-        Ok(bucket_config::get(&set::ErasureSet::open()?, &bucket, &name)?)
+        Ok(config::get_bucket(&set::ErasureSet::open()?, &bucket, &name)?)
     }
 
     fn set_bucket_config(bucket: String, name: String, document: Option<Vec<u8>>) -> Result<(), wit::ObjectError> {
-        Ok(bucket_config::set(&set::ErasureSet::open()?, &bucket, &name, document)?)
+        Ok(config::set_bucket(&set::ErasureSet::open()?, &bucket, &name, document)?)
+    }
+
+    fn get_node_config(name: String) -> Result<Option<(Vec<u8>, String)>, wit::ObjectError> {
+        Ok(config::get_node(&set::ErasureSet::open()?, &name)?)
+    }
+
+    fn set_node_config(name: String, document: Option<Vec<u8>>, if_match: Option<String>) -> Result<(), wit::ObjectError> {
+        Ok(config::set_node(&set::ErasureSet::open()?, &name, document, if_match.as_deref())?)
     }
 }
 
@@ -175,6 +211,8 @@ impl From<ObjectError> for wit::ObjectError {
             ObjectError::Busy(why) => Self::Busy(why),
             ObjectError::NoSuchUpload => Self::NoSuchUpload,
             ObjectError::PreconditionFailed => Self::PreconditionFailed,
+            ObjectError::NoSuchVersion => Self::NoSuchVersion,
+            ObjectError::DeleteMarker(version_id) => Self::DeleteMarker(version_id),
             ObjectError::InvalidTag(why) => Self::InvalidTag(why),
             ObjectError::NoSuchTagSet => Self::NoSuchTagSet,
             ObjectError::InvalidPart(why) => Self::InvalidPart(why),

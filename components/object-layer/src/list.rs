@@ -7,12 +7,13 @@
 
 use std::collections::BTreeSet;
 
-use crate::bindings::exports::tessera::node::objects::{ListPage, ListQuery};
+use crate::bindings::exports::tessera::node::objects::{ListPage, ListQuery, VersionEntry, VersionsPage, VersionsQuery};
 use crate::buckets;
 use crate::error::ObjectError;
 use crate::get;
-use crate::names::{MAX_KEY_BYTES, escape_segment, unescape_segment};
-use crate::set::ErasureSet;
+use crate::meta::VersionKind;
+use crate::names::{MAX_KEY_BYTES, escape_segment, key_to_path, unescape_segment};
+use crate::set::{self, ErasureSet};
 
 /// The most entries one page returns (as S3).
 pub const MAX_KEYS: u32 = 1000;
@@ -23,6 +24,34 @@ pub fn list(set: &ErasureSet, bucket: &str, query: &ListQuery) -> Result<ListPag
     let mut walk = Walk::new(set, bucket, query, limit, false);
     walk.run()?;
     Ok(walk.page)
+}
+
+/// ListObjectVersions: the same walk, each key's versions newest first, one entry each; the
+/// markers are those of the last entry.
+pub fn list_versions(set: &ErasureSet, bucket: &str, query: &VersionsQuery) -> Result<VersionsPage, ObjectError> {
+    buckets::head(set, bucket)?;
+    let limit = query.max_keys.min(MAX_KEYS) as usize;
+    let keys = ListQuery {
+        prefix: query.prefix.clone(),
+        delimiter: query.delimiter.clone(),
+        after: query.key_marker.clone(),
+        max_keys: query.max_keys,
+    };
+    let mut walk = Walk::new(set, bucket, &keys, limit, false);
+    walk.versions = Some(Vec::new());
+    // The marker's key first: its versions older than the marker version.
+    if !query.key_marker.is_empty() && !query.version_id_marker.is_empty() && query.key_marker.starts_with(query.prefix.as_str()) {
+        walk.key_versions(&query.key_marker, Some(&query.version_id_marker))?;
+    }
+    walk.run()?;
+    let truncated = walk.page.is_truncated;
+    Ok(VersionsPage {
+        versions: walk.versions.take().unwrap_or_default(),
+        common_prefixes: std::mem::take(&mut walk.page.common_prefixes),
+        is_truncated: truncated,
+        next_key_marker: if truncated { walk.page.next_after.clone() } else { None },
+        next_version_id_marker: if truncated { walk.last_version_id.clone() } else { None },
+    })
 }
 
 /// Every name after `after` that some drive has a directory for, in key order, at most
@@ -45,6 +74,8 @@ impl<'a> Walk<'a> {
             page: ListPage { objects: Vec::new(), common_prefixes: Vec::new(), is_truncated: false, next_after: None },
             emitted: 0,
             names: names_only.then(Vec::new),
+            versions: None,
+            last_version_id: None,
         }
     }
 
@@ -78,6 +109,9 @@ struct Walk<'a> {
     emitted: usize,
     /// Collecting names for healing instead of listing objects.
     names: Option<Vec<String>>,
+    /// Listing versions instead of objects, and the id of the last one listed.
+    versions: Option<Vec<VersionEntry>>,
+    last_version_id: Option<String>,
 }
 
 enum Item {
@@ -139,15 +173,45 @@ impl Walk<'_> {
             }
             return Ok(());
         }
-        match get::find(self.set, self.bucket, key) {
+        if self.versions.is_some() {
+            return self.key_versions(key, None);
+        }
+        match get::find(self.set, self.bucket, key, None) {
             Ok(found) => {
                 let info = found.info(self.bucket, key);
                 self.emit(key, |page| page.objects.push(info));
                 Ok(())
             }
-            Err(ObjectError::NoSuchKey) => Ok(()),
+            // A key whose latest version is a delete marker is not listed.
+            Err(ObjectError::NoSuchKey | ObjectError::DeleteMarker(_)) => Ok(()),
             Err(error) => Err(error),
         }
+    }
+
+    /// Lists the versions of `key` (those older than `after_version`, when given).
+    fn key_versions(&mut self, key: &str, after_version: Option<&str>) -> Result<(), ObjectError> {
+        let object_dir = set::object_dir(self.bucket, &key_to_path(key)?);
+        let versions = get::agreed_versions(&get::read_metas(self.set, &object_dir), self.set.layout.read_quorum());
+        let start = match after_version {
+            Some(marker) => versions.iter().position(|version| version.version_id == marker).map_or(versions.len(), |index| index + 1),
+            None => 0,
+        };
+        for (index, version) in versions.iter().enumerate().skip(start) {
+            if self.emitted == self.limit {
+                self.page.is_truncated = true;
+                return Ok(());
+            }
+            let entry = VersionEntry {
+                info: get::info(self.bucket, key, version),
+                is_latest: index == 0,
+                is_delete_marker: version.kind == VersionKind::DeleteMarker,
+            };
+            self.versions.get_or_insert_with(Vec::new).push(entry);
+            self.emitted += 1;
+            self.page.next_after = Some(key.to_owned());
+            self.last_version_id = Some(version.version_id.clone());
+        }
+        Ok(())
     }
 
     fn subtree(&mut self, subtree_key: &str, subtree_path: &str) -> Result<(), ObjectError> {

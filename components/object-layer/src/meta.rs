@@ -146,6 +146,10 @@ impl ObjectMeta {
         self.versions.first()
     }
 
+    pub fn version(&self, version_id: &str) -> Option<&ObjectVersion> {
+        self.versions.iter().find(|version| version.version_id == version_id)
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         self.encode_as(FORMAT_VERSION)
     }

@@ -337,7 +337,7 @@ pub fn complete(set: &ErasureSet, bucket: &str, key: &str, upload_id: &str, list
         parts: chosen.iter().map(|part| PartEntry { number: part.number, size: part.size, etag: part.etag.clone() }).collect(),
     };
     let commit = Commit { set, bucket, key, object_dir: &object_dir };
-    commit.publish(&version, vec![Vec::new(); set.layout.drive_count()], &committed, None)?;
+    let version = commit.publish(&version, vec![Vec::new(); set.layout.drive_count()], &committed, None)?;
     remove_upload(set, upload_id);
     Ok(commit.info(version))
 }
@@ -474,7 +474,7 @@ pub fn expire(set: &ErasureSet, max_age_ms: u64) -> u64 {
 }
 
 fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len()).step_by(2).map(|at| u8::from_str_radix(hex.get(at..at + 2)?, 16).ok()).collect()

@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use md5::{Digest, Md5};
 use simd_kernels::{bitrot, shards};
 
-use crate::bindings::exports::tessera::node::objects::{GuestUpload, ObjectInfo, PutOptions, WriteCondition};
+use crate::bindings::exports::tessera::node::objects::{DeleteResult, GuestUpload, ObjectInfo, PutOptions, WriteCondition};
 use crate::bindings::tessera::node::drive::{self, Drive, DriveError, Writer};
 use crate::bindings::tessera::node::erasure;
 use crate::buckets;
@@ -22,6 +22,7 @@ use crate::lock;
 use crate::meta::{MAX_META_BYTES, ObjectMeta, ObjectVersion, VersionKind};
 use crate::names::key_to_path;
 use crate::set::{self, ErasureSet};
+use crate::versioning::{self, Mode};
 
 /// The largest object a single put accepts (as S3: 5 GiB).
 pub const MAX_PUT_BYTES: u64 = 5 << 30;
@@ -263,7 +264,7 @@ impl Writing {
             parts: Vec::new(),
         };
         let commit = Commit { set: &self.set, bucket: &self.bucket, key: &self.key, object_dir: &self.object_dir };
-        commit.publish(&version, inline_shards, &committed, self.options.condition.as_ref())?;
+        let version = commit.publish(&version, inline_shards, &committed, self.options.condition.as_ref())?;
         Ok(commit.info(version))
     }
 
@@ -316,6 +317,7 @@ impl Writing {
             headers: Vec::new(),
             checksums: Vec::new(),
             tags: Vec::new(),
+            version_id: String::new(),
         })
     }
 
@@ -345,6 +347,7 @@ impl Commit<'_> {
             headers: version.headers,
             checksums: version.checksums,
             tags: version.tags,
+            version_id: version.version_id,
         }
     }
 
@@ -357,8 +360,17 @@ impl Commit<'_> {
         inline_shards: Vec<Vec<u8>>,
         committed: &[bool],
         condition: Option<&WriteCondition>,
-    ) -> Result<(), ObjectError> {
+    ) -> Result<ObjectVersion, ObjectError> {
         let meta_path = set::meta_path(self.object_dir);
+        let version_id = versioning::mode(self.set, self.bucket).and_then(versioning::new_version_id);
+        let version_id = match version_id {
+            Ok(version_id) => version_id,
+            Err(error) => {
+                self.remove_data_dir(&version.data_dir);
+                return Err(error);
+            }
+        };
+        let version = ObjectVersion { version_id, ..version.clone() };
         // Commits on one key take turns: each drive then sees the same sequence of versions.
         let _lease = match lock::object(self.bucket, self.key) {
             Ok(lease) => lease,
@@ -373,8 +385,8 @@ impl Commit<'_> {
             self.remove_data_dir(&version.data_dir);
             return Err(error);
         }
-        // Each drive's current metadata: restored if this commit fails, and the data directory
-        // it points to deleted once replaced.
+        // Each drive's current metadata: restored if this commit fails, and the base the new
+        // version goes on top of (replacing the one with its id: "null" unless versioning).
         let previous_metas: Vec<Option<Vec<u8>>> = self
             .set
             .drives
@@ -382,24 +394,20 @@ impl Commit<'_> {
             .zip(committed)
             .map(|(drive, committed)| drive.read_file(&meta_path, MAX_META_BYTES as u32).ok().filter(|_| *committed))
             .collect();
-        let previous_data_dirs: Vec<Option<String>> = previous_metas
-            .iter()
-            .map(|bytes| {
-                let old = ObjectMeta::decode(bytes.as_ref()?).ok()?.versions.into_iter().next()?;
-                (!old.data_dir.is_empty() && old.data_dir != version.data_dir).then_some(old.data_dir)
-            })
-            .collect();
-        let encoded: Vec<(usize, Vec<u8>)> = inline_shards
-            .into_iter()
-            .enumerate()
-            .filter(|(position, _)| committed[*position])
-            .map(|(position, inline_shard)| {
-                let meta = ObjectMeta {
-                    versions: vec![ObjectVersion { shard_index: version.distribution[position], inline_shard, ..version.clone() }],
-                };
-                (position, meta.encode())
-            })
-            .collect();
+        let mut freed: Vec<Vec<String>> = vec![Vec::new(); committed.len()];
+        let mut encoded: Vec<(usize, Vec<u8>)> = Vec::new();
+        for (position, inline_shard) in inline_shards.into_iter().enumerate().filter(|(position, _)| committed[*position]) {
+            let previous = previous_metas[position].as_deref().and_then(|bytes| ObjectMeta::decode(bytes).ok());
+            let copy = ObjectVersion { shard_index: version.distribution[position], inline_shard, ..version.clone() };
+            let (meta, dropped) = versioning::add_version(previous, copy);
+            let bytes = meta.encode();
+            if bytes.len() > MAX_META_BYTES {
+                self.remove_data_dir(&version.data_dir);
+                return Err(ObjectError::InvalidArgument(format!("{}/{} has too many versions to add one", self.bucket, self.key)));
+            }
+            freed[position] = dropped;
+            encoded.push((position, bytes));
+        }
         let positions: Vec<usize> = encoded.iter().map(|(position, _)| *position).collect();
         let writes: Vec<(&Drive, String, Vec<u8>)> =
             encoded.into_iter().map(|(position, bytes)| (&self.set.drives[position], meta_path.clone(), bytes)).collect();
@@ -413,13 +421,15 @@ impl Commit<'_> {
             self.roll_back_metadata(&results, previous_metas);
             return Err(error);
         }
-        for (position, data_dir) in previous_data_dirs.into_iter().enumerate() {
-            if let (Some(data_dir), Ok(())) = (data_dir, &results[position]) {
-                // Best effort: a leftover data directory is garbage, never a wrong answer.
-                let _ = self.set.drives[position].delete(&set::data_dir_path(self.object_dir, &data_dir), true);
+        for (position, data_dirs) in freed.into_iter().enumerate() {
+            if results[position].is_ok() {
+                for data_dir in data_dirs {
+                    // Best effort: a leftover data directory is garbage, never a wrong answer.
+                    let _ = self.set.drives[position].delete(&set::data_dir_path(self.object_dir, &data_dir), true);
+                }
             }
         }
-        Ok(())
+        Ok(version)
     }
 
     /// Puts back what a commit that missed its quorum replaced, so that the failed put leaves
@@ -507,27 +517,102 @@ fn require_alive(writers: &[Option<Writer>], quorum: usize) -> Result<(), Object
     Ok(())
 }
 
-/// Deletes an object: its metadata first (it disappears), then its data, then the directories
-/// it leaves empty. Deleting a missing key succeeds.
-pub fn delete(set: &ErasureSet, bucket: &str, key: &str) -> Result<(), ObjectError> {
+/// Deletes an object (see `objects.delete`): under the key's lock, each drive's metadata is
+/// read, changed and written back; data no version points to any more goes last. Fewer than a
+/// write quorum of drives changed: the others are put back.
+pub fn delete(set: &ErasureSet, bucket: &str, key: &str, version_id: Option<&str>) -> Result<DeleteResult, ObjectError> {
     let key_path = key_to_path(key)?;
     buckets::head(set, bucket)?;
+    let mode = versioning::mode(set, bucket)?;
     let object_dir = set::object_dir(bucket, &key_path);
     let meta_path = set::meta_path(&object_dir);
+    let marker = match (version_id, mode) {
+        (None, Mode::Enabled | Mode::Suspended) => Some(delete_marker(set, key, versioning::new_version_id(mode)?)),
+        _ => None,
+    };
     let _lease = lock::object(bucket, key)?;
+    let mut removed_marker = false;
+    let mut previous: Vec<Option<Vec<u8>>> = Vec::new();
     let results = set.each(|drive| {
-        let previous = match drive.read_file(&meta_path, MAX_META_BYTES as u32) {
-            Ok(bytes) => ObjectMeta::decode(&bytes).ok(),
-            Err(DriveError::NotFound) => return Ok(()),
-            Err(error) => return Err(error),
+        let bytes = match drive.read_file(&meta_path, MAX_META_BYTES as u32) {
+            Ok(bytes) => Some(bytes),
+            Err(DriveError::NotFound) => None,
+            Err(error) => {
+                previous.push(None);
+                return Err(error);
+            }
         };
-        drive.delete(&meta_path, false)?;
-        if let Some(old) = previous.as_ref().and_then(ObjectMeta::latest)
-            && !old.data_dir.is_empty()
-        {
-            drive.delete(&set::data_dir_path(&object_dir, &old.data_dir), true)?;
+        let old = bytes.as_deref().and_then(|bytes| ObjectMeta::decode(bytes).ok());
+        previous.push(bytes);
+        let position = previous.len() - 1;
+        let (kept, freed) = match (&marker, version_id) {
+            (Some(marker), _) => {
+                let (meta, freed) =
+                    versioning::add_version(old, ObjectVersion { shard_index: marker.distribution[position], ..marker.clone() });
+                (Some(meta), freed)
+            }
+            (None, Some(id)) => {
+                let Some(mut meta) = old else { return Ok(()) };
+                let Some(index) = meta.versions.iter().position(|version| version.version_id == id) else { return Ok(()) };
+                let gone = meta.versions.remove(index);
+                removed_marker |= gone.kind == VersionKind::DeleteMarker;
+                let freed = if gone.data_dir.is_empty() { Vec::new() } else { vec![gone.data_dir] };
+                (Some(meta).filter(|meta| !meta.versions.is_empty()), freed)
+            }
+            // Unversioned: the object goes with all it has.
+            (None, None) => {
+                let freed =
+                    old.map(|meta| meta.versions.into_iter().map(|version| version.data_dir).filter(|dir| !dir.is_empty()).collect());
+                (None, freed.unwrap_or_default())
+            }
+        };
+        match kept {
+            Some(meta) => drive.write_file(&meta_path, &meta.encode())?,
+            None if previous[position].is_some() => drive.delete(&meta_path, false)?,
+            None => {}
+        }
+        for data_dir in freed {
+            drive.delete(&set::data_dir_path(&object_dir, &data_dir), true)?;
         }
         drive.prune_empty_dirs(&object_dir, bucket)
     });
-    ErasureSet::require(&results, set.layout.write_quorum(), "delete object")
+    if let Err(error) = ErasureSet::require(&results, set.layout.write_quorum(), "delete object") {
+        // Put back the metadata the drives that did change had (their data may be gone: a
+        // heal rebuilds it from the drives that did not change).
+        for ((drive, result), bytes) in set.drives.iter().zip(&results).zip(previous) {
+            if let (Ok(()), Some(bytes)) = (result, bytes) {
+                let _ = drive.write_file(&meta_path, &bytes);
+            }
+        }
+        return Err(error);
+    }
+    Ok(match (marker, version_id) {
+        (Some(marker), _) => DeleteResult { version_id: Some(marker.version_id), delete_marker: true },
+        (None, Some(id)) => DeleteResult { version_id: Some(id.to_owned()), delete_marker: removed_marker },
+        (None, None) => DeleteResult { version_id: None, delete_marker: false },
+    })
+}
+
+/// A delete marker: a version with no data that hides the ones below it.
+fn delete_marker(set: &ErasureSet, key: &str, version_id: String) -> ObjectVersion {
+    ObjectVersion {
+        version_id,
+        kind: VersionKind::DeleteMarker,
+        modified_ms: set::now_ms(),
+        size: 0,
+        etag: String::new(),
+        content_type: None,
+        user_metadata: Vec::new(),
+        headers: Vec::new(),
+        checksums: Vec::new(),
+        tags: Vec::new(),
+        data_count: set.layout.data as u8,
+        parity_count: set.layout.parity as u8,
+        block_bytes: BLOCK_BYTES as u32,
+        distribution: distribution(key, set.layout.drive_count()),
+        shard_index: 0,
+        data_dir: String::new(),
+        inline_shard: Vec::new(),
+        parts: Vec::new(),
+    }
 }

@@ -5,9 +5,9 @@
 use crate::bindings::tessera::node::drive::{self, Drive, DriveError};
 use crate::buckets;
 use crate::error::ObjectError;
-use crate::get::{self, MetaRead};
+use crate::get;
 use crate::lock;
-use crate::meta::{self, FormatError, MAX_META_BYTES, ObjectMeta, ObjectVersion, Reader, VersionKind, Writer};
+use crate::meta::{self, FormatError, MAX_META_BYTES, Reader, VersionKind, Writer};
 use crate::names::key_to_path;
 use crate::set::{self, ErasureSet};
 
@@ -41,31 +41,37 @@ pub fn validate(tags: &[(String, String)], max: usize) -> Result<(), ObjectError
     Ok(())
 }
 
-pub fn set_object_tags(set: &ErasureSet, bucket: &str, key: &str, tags: Vec<(String, String)>) -> Result<(), ObjectError> {
+pub fn set_object_tags(
+    set: &ErasureSet,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    tags: Vec<(String, String)>,
+) -> Result<(), ObjectError> {
     validate(&tags, MAX_OBJECT_TAGS)?;
     let object_dir = set::object_dir(bucket, &key_to_path(key)?);
     buckets::head(set, bucket)?;
     let _lease = lock::object(bucket, key)?;
     let metas = get::read_metas(set, &object_dir);
-    let current = get::agreed_version(&metas, set.layout.read_quorum()).cloned();
+    let current = get::agreed(&metas, set.layout.read_quorum(), version_id).cloned();
     let Some(current) = current.filter(|version| version.kind == VersionKind::Object) else {
-        return Err(match get::find(set, bucket, key) {
+        return Err(match get::find(set, bucket, key, version_id) {
             Err(error) => error,
             Ok(_) => ObjectError::NoSuchKey,
         });
     };
     let meta_path = set::meta_path(&object_dir);
-    // Each agreeing drive keeps its own shard index and inline shard; only the tags change.
+    // Each agreeing drive keeps its own shard index and inline shard, and its other versions;
+    // only this version's tags change.
     let mut previous = Vec::new();
     let mut writes: Vec<(&Drive, String, Vec<u8>)> = Vec::new();
     for (drive, meta) in set.drives.iter().zip(&metas) {
-        if let MetaRead::Present(copy) = meta
-            && copy.agrees_with(&current)
-        {
-            let tagged = ObjectVersion { tags: tags.clone(), ..copy.clone() };
-            previous.push((drive, ObjectMeta { versions: vec![copy.clone()] }.encode()));
-            writes.push((drive, meta_path.clone(), ObjectMeta { versions: vec![tagged] }.encode()));
-        }
+        let Some(meta) = meta.meta() else { continue };
+        let Some(index) = meta.versions.iter().position(|copy| copy.agrees_with(&current)) else { continue };
+        let mut tagged = meta.clone();
+        tagged.versions[index].tags = tags.clone();
+        previous.push((drive, meta.encode()));
+        writes.push((drive, meta_path.clone(), tagged.encode()));
     }
     let results = drive::write_file_all(&writes);
     if let Err(error) = ErasureSet::require(&results, set.layout.write_quorum(), "write tags") {

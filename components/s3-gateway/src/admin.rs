@@ -2,11 +2,16 @@
 //!
 //! - `GET /_tessera/health/cluster` (unauthenticated, for load balancers): 200 while a write
 //!   quorum of drives is online, 503 otherwise; JSON body with the drives.
-//! - `GET /_tessera/admin/v1/info` (root, SigV4): drives, their state and space, the layout.
-//! - `POST /_tessera/admin/v1/heal` (root, SigV4): one bounded heal step. Query: `bucket`,
+//! - `GET /_tessera/admin/v1/info` (admin:ServerInfo, SigV4): drives, their state and space, the layout.
+//! - `POST /_tessera/admin/v1/heal` (admin:Heal, SigV4): one bounded heal step. Query: `bucket`,
 //!   `deep=true`, `max` (objects), `after-bucket` + `after-key` (the cursor the previous step
 //!   returned), or `queued=true` for what reads found damaged. `tessera admin heal` loops over
 //!   it; under `wasmtime serve` a cron can too.
+//!
+//! - users and policies: `admin_iam`.
+//!
+//! The root user may call everything; another user what its policies allow (`admin:*`,
+//! `admin:Heal`, …), decided by `access` like every other request.
 //!
 //! The liveness probe `/_tessera/health/live` is answered by the native host without an
 //! instance; here it is answered too, so that it works under any runtime.
@@ -16,8 +21,11 @@ use s3s::route::S3Route;
 use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
 use serde::Serialize;
 
+use crate::access::{Ask, authorize, condition_values};
+use crate::admin_iam;
 use crate::bindings::tessera::node::maintenance::{self, DriveState, HealCursor, HealOptions, HealProgress, NodeStatus};
 use crate::errors::s3_error as object_error;
+use crate::iam::SecretBox;
 
 /// The path prefix of everything here; also the one "bucket" name s3s is told to accept.
 pub const PREFIX: &str = "/_tessera/";
@@ -30,13 +38,22 @@ const HEAL: &str = "/_tessera/admin/v1/heal";
 const DEFAULT_HEAL_BATCH: u32 = 100;
 
 pub struct AdminRoute {
-    /// Only the root user administers the node.
     root_access_key: String,
+    secrets: SecretBox,
 }
 
 impl AdminRoute {
-    pub fn new(root_access_key: String) -> Self {
-        Self { root_access_key }
+    pub fn new(root_access_key: String, secrets: SecretBox) -> Self {
+        Self { root_access_key, secrets }
+    }
+}
+
+/// The admin action an endpoint needs.
+fn action(method: &Method, path: &str) -> Option<&'static str> {
+    match (method, path) {
+        (&Method::GET, INFO) => Some("admin:ServerInfo"),
+        (&Method::POST, HEAL) => Some("admin:Heal"),
+        _ => admin_iam::action(method, path),
     }
 }
 
@@ -51,11 +68,19 @@ impl S3Route for AdminRoute {
         if path == HEALTH_CLUSTER || path == HEALTH_LIVE {
             return Ok(());
         }
-        match &request.credentials {
-            Some(credentials) if credentials.access_key == self.root_access_key => Ok(()),
-            Some(_) => Err(s3_error!(AccessDenied, "Only the root user may call the admin API")),
-            None => Err(s3_error!(AccessDenied, "The admin API needs a signed request")),
-        }
+        let Some(credentials) = &request.credentials else {
+            return Err(s3_error!(AccessDenied, "The admin API needs a signed request"));
+        };
+        // Unknown endpoints are answered (NotImplemented) only to those who may administer.
+        let action = action(&request.method, path).unwrap_or("admin:*");
+        let ask = Ask {
+            principal: Some(&credentials.access_key),
+            action: action.to_owned(),
+            bucket: None,
+            resource: "arn:aws:s3:::*".to_owned(),
+            values: condition_values(&request.uri, &request.headers),
+        };
+        authorize(&self.root_access_key, &ask)
     }
 
     async fn call(&self, request: S3Request<Body>) -> S3Result<S3Response<Body>> {
@@ -65,6 +90,9 @@ impl S3Route for AdminRoute {
             (HEALTH_CLUSTER, Method::GET | Method::HEAD) => Ok(cluster_health()),
             (INFO, Method::GET) => Ok(json(StatusCode::OK, &StatusJson::from(maintenance::status()))),
             (HEAL, Method::POST) => heal(&request.uri),
+            (path, _) if path.starts_with(admin_iam::USERS) || path.starts_with(admin_iam::POLICIES) => {
+                admin_iam::call(request, &self.secrets, &self.root_access_key).await
+            }
             (HEALTH_LIVE | HEALTH_CLUSTER | INFO | HEAL, _) => Err(s3_error!(MethodNotAllowed)),
             _ => Err(s3_error!(NotImplemented, "No such Tessera endpoint")),
         }
@@ -100,7 +128,7 @@ fn heal(uri: &Uri) -> S3Result<S3Response<Body>> {
     Ok(json(StatusCode::OK, &ProgressJson::from(progress)))
 }
 
-fn json(status: StatusCode, value: &impl Serialize) -> S3Response<Body> {
+pub fn json(status: StatusCode, value: &impl Serialize) -> S3Response<Body> {
     let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
     bytes.push(b'\n');
     let mut response = S3Response::with_status(Body::from(bytes::Bytes::from(bytes)), status);
@@ -109,10 +137,10 @@ fn json(status: StatusCode, value: &impl Serialize) -> S3Response<Body> {
 }
 
 /// The decoded query string.
-struct Query(Vec<(String, String)>);
+pub struct Query(Vec<(String, String)>);
 
 impl Query {
-    fn parse(uri: &Uri) -> Self {
+    pub fn parse(uri: &Uri) -> Self {
         let pairs = uri
             .query()
             .unwrap_or_default()
@@ -126,13 +154,13 @@ impl Query {
         Self(pairs)
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(candidate, _)| candidate == name).map(|(_, value)| value.as_str())
     }
 }
 
 /// Percent-decoding ('+' is a space, as forms send it); malformed escapes stay as they are.
-fn decode(text: &str) -> String {
+pub fn decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut index = 0;

@@ -36,6 +36,8 @@ pub fn s3_error(error: ObjectError) -> S3Error {
         }
         ObjectError::InvalidTag(why) => s3_error!(InvalidTag, "{why}"),
         ObjectError::NoSuchTagSet => s3_error!(NoSuchTagSet, "The TagSet does not exist"),
+        ObjectError::NoSuchVersion => s3_error!(NoSuchVersion, "The specified version does not exist."),
+        ObjectError::DeleteMarker(version_id) => read_error(ObjectError::DeleteMarker(version_id), false),
         ObjectError::PreconditionFailed => s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"),
         ObjectError::NoSuchUpload => s3_error!(
             NoSuchUpload,
@@ -54,6 +56,30 @@ pub fn s3_error(error: ObjectError) -> S3Error {
             s3_error!(InternalError, "We encountered an internal error: {why}")
         }
     }
+}
+
+/// An error of a read (GET, HEAD, a copy source, tags). A delete marker answers as S3 does:
+/// 404 NoSuchKey when it is the latest version, 405 MethodNotAllowed when it was named; both
+/// with `x-amz-delete-marker: true` and its version id.
+pub fn read_error(error: ObjectError, version_named: bool) -> S3Error {
+    let ObjectError::DeleteMarker(version_id) = error else { return s3_error(error) };
+    let mut error = if version_named {
+        s3_error!(MethodNotAllowed, "The specified method is not allowed against this resource.")
+    } else {
+        s3_error!(NoSuchKey, "The specified key does not exist.")
+    };
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
+    if let Ok(value) = http::HeaderValue::from_str(&version_id) {
+        headers.insert("x-amz-version-id", value);
+    }
+    error.set_headers(headers);
+    error
+}
+
+/// The `x-amz-version-id` to return: none for what an unversioned bucket wrote.
+pub fn version_header(version_id: &str) -> Option<String> {
+    (!version_id.is_empty() && version_id != "null").then(|| version_id.to_owned())
 }
 
 /// An error met while reading a request body: a signature or hash mismatch from s3s, or a

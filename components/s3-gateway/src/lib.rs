@@ -5,17 +5,22 @@
 //! write and audit all of that ourselves; instead this crate only supplies the backend (one
 //! file per operation family), the root credentials and the wiring to `wstd`.
 
+mod access;
 mod admin;
+mod admin_iam;
 mod auth;
+mod bucket_policy;
 mod buckets;
 mod cors;
 mod errors;
 mod headers;
+mod iam;
 mod list;
 mod multipart;
 mod objects;
 mod service;
 mod tagging;
+mod versioning;
 
 mod bindings {
     wit_bindgen::generate!({
@@ -185,6 +190,30 @@ impl S3 for Gateway {
 
     async fn get_bucket_cors(&self, request: S3Request<GetBucketCorsInput>) -> S3Result<S3Response<GetBucketCorsOutput>> {
         cors::get_bucket_cors(request)
+    }
+
+    async fn list_object_versions(&self, request: S3Request<ListObjectVersionsInput>) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        list::list_object_versions(request)
+    }
+
+    async fn put_bucket_versioning(&self, request: S3Request<PutBucketVersioningInput>) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        versioning::put_bucket_versioning(request)
+    }
+
+    async fn get_bucket_versioning(&self, request: S3Request<GetBucketVersioningInput>) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        versioning::get_bucket_versioning(request)
+    }
+
+    async fn put_bucket_policy(&self, request: S3Request<PutBucketPolicyInput>) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        bucket_policy::put_bucket_policy(request)
+    }
+
+    async fn get_bucket_policy(&self, request: S3Request<GetBucketPolicyInput>) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        bucket_policy::get_bucket_policy(request)
+    }
+
+    async fn delete_bucket_policy(&self, request: S3Request<DeleteBucketPolicyInput>) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        bucket_policy::delete_bucket_policy(request)
     }
 
     async fn delete_bucket_cors(&self, request: S3Request<DeleteBucketCorsInput>) -> S3Result<S3Response<DeleteBucketCorsOutput>> {

@@ -4,7 +4,7 @@ use base64::Engine as _;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use crate::bindings::tessera::node::objects::{self, ListPage, ListQuery};
+use crate::bindings::tessera::node::objects::{self, ListPage, ListQuery, VersionsQuery};
 use crate::errors::s3_error;
 use crate::objects::timestamp;
 
@@ -149,4 +149,68 @@ fn url_encode(text: &str) -> String {
         }
     }
     encoded
+}
+
+/// ListObjectVersions: each key's versions newest first, objects and delete markers apart (as
+/// the S3 response carries them), paged by key and version id.
+pub fn list_object_versions(request: S3Request<ListObjectVersionsInput>) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+    let input = request.input;
+    let max_keys = input.max_keys.unwrap_or(MAX_KEYS);
+    if max_keys < 0 {
+        return Err(s3_error!(InvalidArgument, "max-keys must be between 0 and {MAX_KEYS}"));
+    }
+    let url_encoded = match &input.encoding_type {
+        None => false,
+        Some(encoding) if encoding.as_str() == EncodingType::URL => true,
+        Some(_) => return Err(s3_error!(InvalidArgument, "Invalid Encoding Method specified in Request")),
+    };
+    let query = VersionsQuery {
+        prefix: input.prefix.clone().unwrap_or_default(),
+        delimiter: input.delimiter.clone().unwrap_or_default(),
+        key_marker: input.key_marker.clone().unwrap_or_default(),
+        version_id_marker: input.version_id_marker.clone().unwrap_or_default(),
+        max_keys: max_keys.min(MAX_KEYS) as u32,
+    };
+    let page = objects::list_object_versions(&input.bucket, &query).map_err(s3_error)?;
+    let encode = |text: &str| encode_name(url_encoded, text);
+    let (mut versions, mut delete_markers) = (Vec::new(), Vec::new());
+    for entry in &page.versions {
+        let info = &entry.info;
+        if entry.is_delete_marker {
+            delete_markers.push(DeleteMarkerEntry {
+                is_latest: Some(entry.is_latest),
+                key: Some(encode(&info.key)),
+                last_modified: Some(timestamp(info.modified_ms)),
+                version_id: Some(info.version_id.clone()),
+                ..Default::default()
+            });
+        } else {
+            versions.push(ObjectVersion {
+                e_tag: Some(ETag::Strong(info.etag.clone())),
+                is_latest: Some(entry.is_latest),
+                key: Some(encode(&info.key)),
+                last_modified: Some(timestamp(info.modified_ms)),
+                size: Some(info.size as i64),
+                storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
+                version_id: Some(info.version_id.clone()),
+                ..Default::default()
+            });
+        }
+    }
+    Ok(S3Response::new(ListObjectVersionsOutput {
+        name: Some(input.bucket),
+        prefix: Some(encode(input.prefix.as_deref().unwrap_or_default())),
+        delimiter: input.delimiter.as_deref().map(encode),
+        key_marker: Some(encode(input.key_marker.as_deref().unwrap_or_default())),
+        version_id_marker: Some(input.version_id_marker.clone().unwrap_or_default()),
+        max_keys: Some(max_keys.min(MAX_KEYS)),
+        is_truncated: Some(page.is_truncated),
+        next_key_marker: page.next_key_marker.as_deref().map(encode),
+        next_version_id_marker: page.next_version_id_marker,
+        versions: Some(versions),
+        delete_markers: Some(delete_markers),
+        common_prefixes: Some(page.common_prefixes.iter().map(|prefix| CommonPrefix { prefix: Some(encode(prefix)) }).collect()),
+        encoding_type: input.encoding_type,
+        ..Default::default()
+    }))
 }

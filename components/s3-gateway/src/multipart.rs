@@ -6,7 +6,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use crate::bindings::tessera::node::objects::{self, ByteRange, PutOptions, Span, UploadsQuery};
-use crate::errors::s3_error;
+use crate::errors::{read_error, s3_error, version_header};
 use crate::objects::timestamp;
 
 /// Page size when the client does not ask (as S3).
@@ -90,15 +90,13 @@ pub async fn upload_part(request: S3Request<UploadPartInput>) -> S3Result<S3Resp
 pub fn upload_part_copy(request: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
     let input = request.input;
     let number = part_number(input.part_number)?;
-    let (source_bucket, source_key) = match &input.copy_source {
-        CopySource::Bucket { bucket, key, version_id: None } => (bucket.to_string(), key.to_string()),
-        CopySource::Bucket { version_id: Some(_), .. } => {
-            return Err(s3_error!(NotImplemented, "Copying a given version needs versioning, which is not there yet"));
-        }
+    let (source_bucket, source_key, source_version) = match &input.copy_source {
+        CopySource::Bucket { bucket, key, version_id } => (bucket.to_string(), key.to_string(), version_id.as_deref().map(str::to_owned)),
         _ => return Err(s3_error!(NotImplemented, "Access point copy sources are not supported")),
     };
     let range = input.copy_source_range.as_deref().map(parse_copy_range).transpose()?;
-    let (source, content_range, download) = objects::get(&source_bucket, &source_key, range).map_err(s3_error)?;
+    let (source, content_range, download) = objects::get(&source_bucket, &source_key, source_version.as_deref(), range)
+        .map_err(|error| read_error(error, source_version.is_some()))?;
     crate::objects::check_copy_conditions(
         &source,
         input.copy_source_if_match.as_ref(),
@@ -152,6 +150,7 @@ pub fn complete_multipart_upload(request: S3Request<CompleteMultipartUploadInput
         bucket: Some(input.bucket),
         key: Some(input.key),
         e_tag: Some(ETag::Strong(info.etag)),
+        version_id: version_header(&info.version_id),
         ..Default::default()
     }))
 }

@@ -11,8 +11,9 @@ use s3s::dto::*;
 use s3s::stream::{ByteStream, RemainingLength};
 use s3s::{S3Request, S3Response, S3Result, StdError, s3_error};
 
+use crate::access::DeniedKeys;
 use crate::bindings::tessera::node::objects::{self, ByteRange, ObjectInfo, PutOptions, Span, WriteCondition};
-use crate::errors::{body_error, s3_error};
+use crate::errors::{body_error, read_error, s3_error, version_header};
 use crate::headers;
 
 pub fn timestamp(millis: u64) -> Timestamp {
@@ -72,6 +73,7 @@ pub async fn put_object(request: S3Request<PutObjectInput>) -> S3Result<S3Respon
     let info = upload.finish().map_err(s3_error)?;
     let checksum = headers::checksum_of(&info);
     Ok(S3Response::new(PutObjectOutput {
+        version_id: version_header(&info.version_id),
         e_tag: Some(ETag::Strong(info.etag)),
         checksum_crc32: checksum.checksum_crc32,
         checksum_crc32c: checksum.checksum_crc32c,
@@ -121,7 +123,9 @@ pub fn get_object(request: S3Request<GetObjectInput>) -> S3Result<S3Response<Get
         Range::Int { first, last } => ByteRange::Span(Span { first, last }),
         Range::Suffix { length } => ByteRange::Suffix(length),
     });
-    let (info, content_range, download) = objects::get(&input.bucket, &input.key, range).map_err(s3_error)?;
+    let version_id = input.version_id.as_deref();
+    let (info, content_range, download) =
+        objects::get(&input.bucket, &input.key, version_id, range).map_err(|error| read_error(error, version_id.is_some()))?;
     headers::check_read_conditions(
         &info,
         input.if_match.as_ref(),
@@ -153,6 +157,7 @@ pub fn get_object(request: S3Request<GetObjectInput>) -> S3Result<S3Response<Get
         last_modified: Some(timestamp(info.modified_ms)),
         metadata: metadata(&info),
         tag_count: (!info.tags.is_empty()).then_some(info.tags.len() as i32),
+        version_id: version_header(&info.version_id),
         checksum_crc32: checksum.checksum_crc32,
         checksum_crc32c: checksum.checksum_crc32c,
         checksum_crc64nvme: checksum.checksum_crc64nvme,
@@ -164,7 +169,8 @@ pub fn get_object(request: S3Request<GetObjectInput>) -> S3Result<S3Response<Get
 
 pub fn head_object(request: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = request.input;
-    let info = objects::head(&input.bucket, &input.key).map_err(s3_error)?;
+    let version_id = input.version_id.as_deref();
+    let info = objects::head(&input.bucket, &input.key, version_id).map_err(|error| read_error(error, version_id.is_some()))?;
     headers::check_read_conditions(
         &info,
         input.if_match.as_ref(),
@@ -189,6 +195,7 @@ pub fn head_object(request: S3Request<HeadObjectInput>) -> S3Result<S3Response<H
         e_tag: Some(ETag::Strong(info.etag.clone())),
         last_modified: Some(timestamp(info.modified_ms)),
         metadata: metadata(&info),
+        version_id: version_header(&info.version_id),
         checksum_crc32: checksum.checksum_crc32,
         checksum_crc32c: checksum.checksum_crc32c,
         checksum_crc64nvme: checksum.checksum_crc64nvme,
@@ -199,19 +206,24 @@ pub fn head_object(request: S3Request<HeadObjectInput>) -> S3Result<S3Response<H
 }
 
 pub fn delete_object(request: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
-    objects::delete(&request.input.bucket, &request.input.key).map_err(s3_error)?;
-    Ok(S3Response::new(DeleteObjectOutput::default()))
+    let input = request.input;
+    let result = objects::delete(&input.bucket, &input.key, input.version_id.as_deref()).map_err(s3_error)?;
+    Ok(S3Response::with_status(
+        DeleteObjectOutput {
+            delete_marker: result.delete_marker.then_some(true),
+            version_id: result.version_id.as_deref().and_then(version_header),
+            ..Default::default()
+        },
+        http::StatusCode::NO_CONTENT,
+    ))
 }
 
 /// CopyObject: the source streams through the gateway into a new upload, one chunk (≤ 1 MiB) at
 /// a time, so a copy costs no more memory than a GET and a PUT.
 pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
     let input = request.input;
-    let (source_bucket, source_key) = match &input.copy_source {
-        CopySource::Bucket { bucket, key, version_id: None } => (bucket.to_string(), key.to_string()),
-        CopySource::Bucket { version_id: Some(_), .. } => {
-            return Err(s3_error!(NotImplemented, "Copying a given version needs versioning, which is not there yet"));
-        }
+    let (source_bucket, source_key, source_version) = match &input.copy_source {
+        CopySource::Bucket { bucket, key, version_id } => (bucket.to_string(), key.to_string(), version_id.as_deref().map(str::to_owned)),
         _ => {
             return Err(s3_error!(NotImplemented, "Access point copy sources are not supported"));
         }
@@ -229,7 +241,8 @@ pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<C
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata"
         ));
     }
-    let (source, _, download) = objects::get(&source_bucket, &source_key, None).map_err(s3_error)?;
+    let (source, _, download) = objects::get(&source_bucket, &source_key, source_version.as_deref(), None)
+        .map_err(|error| read_error(error, source_version.is_some()))?;
     check_copy_conditions(
         &source,
         input.copy_source_if_match.as_ref(),
@@ -286,6 +299,8 @@ pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<C
             last_modified: Some(timestamp(copied.modified_ms)),
             ..Default::default()
         }),
+        version_id: version_header(&copied.version_id),
+        copy_source_version_id: version_header(&source.version_id),
         ..Default::default()
     }))
 }
@@ -326,6 +341,7 @@ pub fn check_copy_conditions(
 const MAX_DELETE_KEYS: usize = 1000;
 
 pub fn delete_objects(request: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let denied = request.extensions.get::<DeniedKeys>().cloned().unwrap_or_default();
     let input = request.input;
     let keys = input.delete.objects;
     if keys.len() > MAX_DELETE_KEYS {
@@ -335,12 +351,27 @@ pub fn delete_objects(request: S3Request<DeleteObjectsInput>) -> S3Result<S3Resp
     let quiet = input.delete.quiet.unwrap_or(false);
     let (mut deleted, mut errors) = (Vec::new(), Vec::new());
     for identifier in keys {
-        match objects::delete(&input.bucket, &identifier.key) {
-            Ok(()) if quiet => {}
-            Ok(()) => deleted.push(DeletedObject { key: Some(identifier.key), ..Default::default() }),
+        // Keys the caller may not delete fail on their own, as S3 reports them.
+        let outcome = if denied.0.contains(&identifier.key) {
+            Err(s3_error!(AccessDenied, "Access Denied"))
+        } else {
+            objects::delete(&input.bucket, &identifier.key, identifier.version_id.as_deref()).map_err(s3_error)
+        };
+        match outcome {
+            Ok(_) if quiet => {}
+            Ok(result) => {
+                let version_id = result.version_id.as_deref().and_then(version_header);
+                let (marker_version, version_id) =
+                    if result.delete_marker && identifier.version_id.is_none() { (version_id, None) } else { (None, version_id) };
+                deleted.push(DeletedObject {
+                    key: Some(identifier.key),
+                    delete_marker: result.delete_marker.then_some(true),
+                    delete_marker_version_id: marker_version,
+                    version_id,
+                })
+            }
             // Each key fails on its own: the others are still deleted.
             Err(error) => {
-                let error = s3_error(error);
                 errors.push(Error {
                     code: Some(error.code().as_str().to_owned()),
                     key: Some(identifier.key),

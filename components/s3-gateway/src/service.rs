@@ -7,8 +7,9 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use wstd::http::{Body, Error, Request, Response};
 
 use crate::Gateway;
+use crate::access::NodeAccess;
 use crate::admin::{AdminRoute, RESERVED_NAME};
-use crate::auth::RootAuth;
+use crate::auth::NodeAuth;
 use crate::cors;
 
 /// AWS's bucket-name rules, plus the one name our own endpoints live under (`/_tessera/…`),
@@ -35,8 +36,9 @@ fn domains() -> Vec<String> {
 
 fn build() -> Result<S3Service, Error> {
     let mut builder = S3ServiceBuilder::new(Gateway);
-    let auth = RootAuth::from_env();
-    builder.set_route(AdminRoute::new(auth.access_key().to_owned()));
+    let auth = NodeAuth::from_env();
+    builder.set_route(AdminRoute::new(auth.access_key().to_owned(), auth.secret_box()));
+    builder.set_access(NodeAccess::new(auth.access_key().to_owned()));
     builder.set_auth(auth);
     builder.set_validation(BucketNames);
     // Virtual-hosted-style addressing for the configured names (`bucket.NAME`); requests to

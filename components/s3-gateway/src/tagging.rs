@@ -5,7 +5,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use crate::bindings::tessera::node::objects;
-use crate::errors::s3_error;
+use crate::errors::{read_error, s3_error, version_header};
 
 /// `x-amz-tagging: key1=value1&key2=value2` (URL-encoded, as a query string).
 pub fn parse_header(header: Option<&str>) -> S3Result<Vec<(String, String)>> {
@@ -41,20 +41,23 @@ fn to_tag_set(tags: Vec<(String, String)>) -> TagSet {
 pub fn put_object_tagging(request: S3Request<PutObjectTaggingInput>) -> S3Result<S3Response<PutObjectTaggingOutput>> {
     let input = request.input;
     let tags = from_tag_set(input.tagging.tag_set)?;
-    objects::set_object_tags(&input.bucket, &input.key, &tags).map_err(s3_error)?;
-    Ok(S3Response::new(PutObjectTaggingOutput::default()))
+    let version_id = input.version_id.as_deref();
+    objects::set_object_tags(&input.bucket, &input.key, version_id, &tags).map_err(|error| read_error(error, version_id.is_some()))?;
+    Ok(S3Response::new(PutObjectTaggingOutput { version_id: input.version_id.as_deref().and_then(version_header) }))
 }
 
 pub fn get_object_tagging(request: S3Request<GetObjectTaggingInput>) -> S3Result<S3Response<GetObjectTaggingOutput>> {
     let input = request.input;
-    let info = objects::head(&input.bucket, &input.key).map_err(s3_error)?;
-    Ok(S3Response::new(GetObjectTaggingOutput { tag_set: to_tag_set(info.tags), ..Default::default() }))
+    let version_id = input.version_id.as_deref();
+    let info = objects::head(&input.bucket, &input.key, version_id).map_err(|error| read_error(error, version_id.is_some()))?;
+    Ok(S3Response::new(GetObjectTaggingOutput { version_id: version_header(&info.version_id), tag_set: to_tag_set(info.tags) }))
 }
 
 pub fn delete_object_tagging(request: S3Request<DeleteObjectTaggingInput>) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
     let input = request.input;
-    objects::set_object_tags(&input.bucket, &input.key, &[]).map_err(s3_error)?;
-    Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
+    let version_id = input.version_id.as_deref();
+    objects::set_object_tags(&input.bucket, &input.key, version_id, &[]).map_err(|error| read_error(error, version_id.is_some()))?;
+    Ok(S3Response::new(DeleteObjectTaggingOutput { version_id: input.version_id.as_deref().and_then(version_header) }))
 }
 
 pub fn put_bucket_tagging(request: S3Request<PutBucketTaggingInput>) -> S3Result<S3Response<PutBucketTaggingOutput>> {

@@ -55,41 +55,31 @@ impl S3Client {
         Ok(Outcome { status, bytes: 0 })
     }
 
-    /// Sends one signed request and returns the status and the whole response body.
-    pub async fn fetch(&self, method: Method, path: &str, query: &[(&str, &str)]) -> Result<(StatusCode, Bytes)> {
-        let signature = self
-            .signer
-            .sign(&Signable { method: method.as_str(), path, query, host: &self.host, payload_sha256: EMPTY_SHA256 }, SystemTime::now());
-        let query_string =
-            query.iter().map(|(k, v)| format!("{}={}", uri_encode(k, true), uri_encode(v, true))).collect::<Vec<_>>().join("&");
-        let uri = format!(
-            "{}{}{}{}",
-            self.endpoint.to_string().trim_end_matches('/'),
-            path,
-            if query.is_empty() { "" } else { "?" },
-            query_string
-        );
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("x-amz-date", signature.amz_date)
-            .header("x-amz-content-sha256", EMPTY_SHA256)
-            .header("authorization", signature.authorization)
-            .header("content-length", 0)
-            .body(Empty::new().boxed())?;
+    /// Sends one signed request (its body, if any, signed by hash) and returns the status and
+    /// the whole response body.
+    pub async fn fetch(&self, method: Method, path: &str, query: &[(&str, &str)], body: Option<Bytes>) -> Result<(StatusCode, Bytes)> {
+        let payload_sha256 = match &body {
+            Some(bytes) => sigv4::hex(&<sha2::Sha256 as sha2::Digest>::digest(bytes)),
+            None => EMPTY_SHA256.to_owned(),
+        };
+        let request = self.signed_request(method, path, query, body, &payload_sha256)?;
         let response = self.http.request(request).await?;
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();
         Ok((status, body))
     }
 
-    /// Sends one request and drains the response body, counting its bytes.
-    pub async fn send(&self, method: Method, bucket: &str, key: &str, query: &[(&str, &str)], body: Option<Bytes>) -> Result<Outcome> {
-        let path = if key.is_empty() { format!("/{bucket}") } else { format!("/{bucket}/{}", uri_encode(key, false)) };
-        let payload_sha256 = if body.is_some() { UNSIGNED_PAYLOAD } else { EMPTY_SHA256 };
-        let signature = self
-            .signer
-            .sign(&Signable { method: method.as_str(), path: &path, query, host: &self.host, payload_sha256 }, SystemTime::now());
+    /// A request signed with SigV4 for `path?query`, with `payload_sha256` as its payload hash.
+    fn signed_request(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Bytes>,
+        payload_sha256: &str,
+    ) -> Result<Request<Body>> {
+        let signature =
+            self.signer.sign(&Signable { method: method.as_str(), path, query, host: &self.host, payload_sha256 }, SystemTime::now());
         let query_string =
             query.iter().map(|(k, v)| format!("{}={}", uri_encode(k, true), uri_encode(v, true))).collect::<Vec<_>>().join("&");
         let uri = format!(
@@ -99,19 +89,27 @@ impl S3Client {
             if query.is_empty() { "" } else { "?" },
             query_string
         );
-        let sent_bytes = body.as_ref().map_or(0, |body| body.len() as u64);
-        let request_body: Body = match body {
+        let length = body.as_ref().map_or(0, Bytes::len);
+        let body: Body = match body {
             Some(bytes) => Full::new(bytes).boxed(),
             None => Empty::new().boxed(),
         };
-        let request = Request::builder()
-            .method(method.clone())
+        Ok(Request::builder()
+            .method(method)
             .uri(uri)
             .header("x-amz-date", signature.amz_date)
             .header("x-amz-content-sha256", payload_sha256)
             .header("authorization", signature.authorization)
-            .header("content-length", sent_bytes)
-            .body(request_body)?;
+            .header("content-length", length)
+            .body(body)?)
+    }
+
+    /// Sends one request and drains the response body, counting its bytes.
+    pub async fn send(&self, method: Method, bucket: &str, key: &str, query: &[(&str, &str)], body: Option<Bytes>) -> Result<Outcome> {
+        let path = if key.is_empty() { format!("/{bucket}") } else { format!("/{bucket}/{}", uri_encode(key, false)) };
+        let payload_sha256 = if body.is_some() { UNSIGNED_PAYLOAD } else { EMPTY_SHA256 };
+        let sent_bytes = body.as_ref().map_or(0, |body| body.len() as u64);
+        let request = self.signed_request(method.clone(), &path, query, body, payload_sha256)?;
         let response = self.http.request(request).await?;
         let status = response.status();
         let mut body = response.into_body();

@@ -1,0 +1,63 @@
+//! Bucket versioning: whether a put adds a version or replaces the "null" one, and what a
+//! delete without a version id leaves (nothing, or a delete marker).
+//!
+//! The state is bucket configuration (`versioning`). A bucket starts unversioned; once enabled
+//! it can only be suspended, never unversioned again (as S3).
+
+use crate::config;
+use crate::error::ObjectError;
+use crate::meta::{ObjectMeta, ObjectVersion};
+use crate::set::{self, ErasureSet};
+
+/// The version id of what an unversioned or suspended bucket writes.
+pub const NULL_VERSION: &str = "null";
+const CONFIG: &str = "versioning";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Unversioned,
+    Enabled,
+    Suspended,
+}
+
+pub fn mode(set: &ErasureSet, bucket: &str) -> Result<Mode, ObjectError> {
+    Ok(match config::get_bucket(set, bucket, CONFIG)?.as_deref() {
+        Some(b"Enabled") => Mode::Enabled,
+        Some(b"Suspended") => Mode::Suspended,
+        _ => Mode::Unversioned,
+    })
+}
+
+pub fn set_mode(set: &ErasureSet, bucket: &str, mode: Mode) -> Result<(), ObjectError> {
+    let document: &[u8] = match mode {
+        Mode::Enabled => b"Enabled",
+        Mode::Suspended => b"Suspended",
+        Mode::Unversioned => return Err(ObjectError::InvalidArgument("versioning can be enabled or suspended, not removed".into())),
+    };
+    config::set_bucket(set, bucket, CONFIG, Some(document.to_vec()))
+}
+
+/// The id of a new version: what a versioned bucket gives each, "null" otherwise. Ids start
+/// with the time, so that they sort by age, then 16 random hex digits.
+pub fn new_version_id(mode: Mode) -> Result<String, ObjectError> {
+    if mode != Mode::Enabled {
+        return Ok(NULL_VERSION.to_owned());
+    }
+    Ok(format!("{:013x}{}", set::now_ms(), &set::random_id()?[..19]))
+}
+
+/// A drive's versions once `version` is added: on top, replacing a version with the same id
+/// ("null" when not versioning). Returns the data directories no version points to any more.
+pub fn add_version(previous: Option<ObjectMeta>, version: ObjectVersion) -> (ObjectMeta, Vec<String>) {
+    let mut versions = previous.map(|meta| meta.versions).unwrap_or_default();
+    let mut freed = Vec::new();
+    versions.retain(|old| {
+        let replaced = old.version_id == version.version_id;
+        if replaced && !old.data_dir.is_empty() && old.data_dir != version.data_dir {
+            freed.push(old.data_dir.clone());
+        }
+        !replaced
+    });
+    versions.insert(0, version);
+    (ObjectMeta { versions }, freed)
+}
