@@ -139,7 +139,7 @@ def test_a_wiped_drive_is_restored_by_heal_and_then_two_others_can_be_lost(tmp_p
         wiped.mkdir()
         result = admin(server, "heal")
         report = heal_report(result.stdout)
-        assert report == {"scanned": len(bodies), "healed": len(bodies), "dangling removed": 0, "unrecoverable": 0}, result.stdout
+        assert report == {"scanned": len(bodies), "healed": len(bodies), "dangling removed": 0, "unrecoverable": 0, "expired": 0}, result.stdout
         assert "healed wipe/" in result.stdout
         assert (wiped / "wipe" / ".bucket").exists()
     finally:

@@ -70,6 +70,9 @@ struct Progress {
     healed: u64,
     dangling_removed: u64,
     unrecoverable: u64,
+    /// Absent from nodes older than lifecycle rules.
+    #[serde(default)]
+    expired: u64,
     details: Vec<String>,
     next: Option<Cursor>,
 }
@@ -138,6 +141,7 @@ struct Totals {
     healed: u64,
     dangling_removed: u64,
     unrecoverable: u64,
+    expired: u64,
     repaired: Vec<String>,
     failed: Vec<String>,
 }
@@ -148,6 +152,7 @@ impl Totals {
         self.healed += progress.healed;
         self.dangling_removed += progress.dangling_removed;
         self.unrecoverable += progress.unrecoverable;
+        self.expired += progress.expired;
         for line in &progress.details {
             if line.starts_with("UNRECOVERABLE") { self.failed.push(line.clone()) } else { self.repaired.push(line.clone()) }
         }
@@ -155,8 +160,8 @@ impl Totals {
 
     fn summary(&self) -> String {
         format!(
-            "{} scanned · {} healed · {} dangling removed · {} unrecoverable",
-            self.scanned, self.healed, self.dangling_removed, self.unrecoverable
+            "{} scanned · {} healed · {} dangling removed · {} unrecoverable · {} expired",
+            self.scanned, self.healed, self.dangling_removed, self.unrecoverable, self.expired
         )
     }
 }

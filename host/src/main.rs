@@ -93,18 +93,20 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if domains.is_empty() {
         domains.push(format!("localhost:{}", args.address.port()));
     }
-    let node = runtime::Node::load(runtime::NodeConfig {
-        drives,
-        env: vec![
-            ("TESSERA_ROOT_USER".into(), credentials.access_key.clone()),
-            ("TESSERA_ROOT_PASSWORD".into(), credentials.secret_key.clone()),
-            ("TESSERA_PARITY".into(), parity.to_string()),
-            ("TESSERA_DOMAINS".into(), domains.join(",")),
-            ("TESSERA_MULTIPART_EXPIRY".into(), args.multipart_expiry.to_string()),
-            // server.rs sets the client's address in a header no client can forge through it.
-            ("TESSERA_TRUST_SOURCE_IP_HEADER".into(), "1".into()),
-        ],
-    })?;
+    let mut env = vec![
+        ("TESSERA_ROOT_USER".into(), credentials.access_key.clone()),
+        ("TESSERA_ROOT_PASSWORD".into(), credentials.secret_key.clone()),
+        ("TESSERA_PARITY".into(), parity.to_string()),
+        ("TESSERA_DOMAINS".into(), domains.join(",")),
+        ("TESSERA_MULTIPART_EXPIRY".into(), args.multipart_expiry.to_string()),
+        // server.rs sets the client's address in a header no client can forge through it.
+        ("TESSERA_TRUST_SOURCE_IP_HEADER".into(), "1".into()),
+    ];
+    // The length of a lifecycle "day", for tests that cannot wait one.
+    if let Ok(seconds) = std::env::var("TESSERA_LIFECYCLE_DAY_SECONDS") {
+        env.push(("TESSERA_LIFECYCLE_DAY_SECONDS".into(), seconds));
+    }
+    let node = runtime::Node::load(runtime::NodeConfig { drives, env })?;
     let listener = tokio::net::TcpListener::bind(args.address).await.with_context(|| format!("binding {}", args.address))?;
     let address = listener.local_addr()?;
     let data = args.drives.len() - parity;

@@ -18,6 +18,7 @@ use crate::buckets;
 use crate::error::ObjectError;
 use crate::get::{self, Found, MetaRead};
 use crate::heal_queue;
+use crate::lifecycle;
 use crate::list;
 use crate::lock;
 use crate::meta::{ObjectMeta, ObjectVersion, VersionKind};
@@ -72,7 +73,17 @@ pub struct Tally {
 
 impl Tally {
     fn new() -> Self {
-        Self { progress: HealProgress { scanned: 0, healed: 0, dangling_removed: 0, unrecoverable: 0, details: Vec::new(), next: None } }
+        Self {
+            progress: HealProgress {
+                scanned: 0,
+                healed: 0,
+                dangling_removed: 0,
+                unrecoverable: 0,
+                expired: 0,
+                details: Vec::new(),
+                next: None,
+            },
+        }
     }
 
     fn add(&mut self, bucket: &str, key: &str, outcome: &Outcome) {
@@ -132,13 +143,27 @@ pub fn step(set: &ErasureSet, options: &HealOptions, cursor: Option<HealCursor>,
     let mut budget = max_objects;
     for bucket in buckets {
         let after = if bucket == cursor.bucket { cursor.key.clone() } else { String::new() };
+        let rules = lifecycle::get(set, &bucket)?.unwrap_or_default();
         if after.is_empty() {
             heal_bucket(set, &bucket);
+            let aborted = lifecycle::abort_uploads(set, &bucket, &rules);
+            if aborted > 0 {
+                tally.progress.expired += aborted;
+                tally.progress.details.push(format!("lifecycle aborted {aborted} multipart uploads in {bucket}"));
+            }
         }
         let (keys, truncated) = list::names(set, &bucket, &after, budget)?;
         for key in &keys {
             let outcome = object(set, &bucket, key, options.deep)?;
             tally.add(&bucket, key, &outcome);
+            // Healed first, so that what the rules remove is removed from every drive.
+            if !rules.is_empty() && outcome != Outcome::NotAnObject {
+                let expired = lifecycle::apply(set, &bucket, key, &rules)?;
+                if expired > 0 {
+                    tally.progress.expired += expired;
+                    tally.progress.details.push(format!("lifecycle expired {expired} of {bucket}/{key}"));
+                }
+            }
         }
         budget -= keys.len();
         if truncated || budget == 0 {
@@ -320,6 +345,10 @@ fn repair(set: &ErasureSet, object_dir: &str, metas: &[MetaRead], agreed: &[Obje
     Ok(Outcome::Healed(healed))
 }
 
+/// By drive position, the inline shard a sound copy of a version carries (`None`: no sound
+/// copy there); `Err` with why the version cannot be rebuilt.
+type Readiness = Result<Vec<Option<Vec<u8>>>, String>;
+
 /// Makes one version sound wherever it can: by drive position, the inline shard that drive's
 /// copy carries (empty for shard files and delete markers) once its copy is sound or rebuilt;
 /// `None` where it is neither. `Err` with the reason when too few shards are left to rebuild.
@@ -329,7 +358,7 @@ fn repair_version(
     metas: &[MetaRead],
     version: &ObjectVersion,
     deep: bool,
-) -> Result<Result<Vec<Option<Vec<u8>>>, String>, ObjectError> {
+) -> Result<Readiness, ObjectError> {
     let copies: Vec<Option<&ObjectVersion>> = metas
         .iter()
         .map(|meta| meta.meta().and_then(|meta| meta.version(&version.version_id)).filter(|copy| copy.agrees_with(version)))

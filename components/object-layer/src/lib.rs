@@ -8,6 +8,7 @@ mod get;
 mod heal;
 mod heal_queue;
 mod layout;
+mod lifecycle;
 mod list;
 mod lock;
 mod meta;
@@ -29,8 +30,8 @@ mod bindings {
 
 use bindings::exports::tessera::node::maintenance::{self, HealCursor, HealOptions, HealProgress, NodeStatus};
 use bindings::exports::tessera::node::objects::{
-    self as wit, BucketInfo, ByteRange, ContentRange, DeleteResult, Guest, ListPage, ListQuery, ObjectInfo, PartsPage, PutOptions,
-    UploadsPage, UploadsQuery, VersioningState, VersionsPage, VersionsQuery,
+    self as wit, BucketInfo, ByteRange, ContentRange, DeleteResult, Guest, LifecycleRule, ListPage, ListQuery, ObjectInfo, PartsPage,
+    PutOptions, UploadsPage, UploadsQuery, VersioningState, VersionsPage, VersionsQuery,
 };
 use error::ObjectError;
 
@@ -109,6 +110,14 @@ impl Guest for ObjectLayer {
             versioning::Mode::Enabled => VersioningState::Enabled,
             versioning::Mode::Suspended => VersioningState::Suspended,
         })
+    }
+
+    fn get_bucket_lifecycle(bucket: String) -> Result<Option<Vec<LifecycleRule>>, wit::ObjectError> {
+        Ok(lifecycle::get(&set::ErasureSet::open()?, &bucket)?)
+    }
+
+    fn set_bucket_lifecycle(bucket: String, rules: Option<Vec<LifecycleRule>>) -> Result<(), wit::ObjectError> {
+        Ok(lifecycle::set(&set::ErasureSet::open()?, &bucket, rules)?)
     }
 
     fn set_bucket_versioning(bucket: String, state: VersioningState) -> Result<(), wit::ObjectError> {

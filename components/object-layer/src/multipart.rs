@@ -458,12 +458,27 @@ pub fn list_uploads(set: &ErasureSet, bucket: &str, query: &UploadsQuery) -> Res
 /// Removes uploads begun more than `max_age_ms` ago (and upload directories without a readable
 /// record as old); returns how many.
 pub fn expire(set: &ErasureSet, max_age_ms: u64) -> u64 {
+    expire_matching(set, max_age_ms, None)
+}
+
+/// Removes the uploads of `bucket` whose key starts with `prefix`, begun more than
+/// `max_age_ms` ago (lifecycle rules); returns how many.
+pub fn expire_in(set: &ErasureSet, bucket: &str, prefix: &str, max_age_ms: u64) -> u64 {
+    expire_matching(set, max_age_ms, Some((bucket, prefix)))
+}
+
+fn expire_matching(set: &ErasureSet, max_age_ms: u64, only: Option<(&str, &str)>) -> u64 {
     let now = set::now_ms();
     let mut removed = 0;
     for (upload_id, record) in all_uploads(set) {
-        let started = match record {
-            Some(record) => record.initiated_ms,
-            None => set.drives.iter().find_map(|drive| drive.stat(&upload_dir(&upload_id)).ok()).map_or(now, |info| info.modified_ms),
+        let started = match (&record, only) {
+            (Some(record), Some((bucket, prefix))) if record.bucket != bucket || !record.key.starts_with(prefix) => continue,
+            (Some(record), _) => record.initiated_ms,
+            // Without a record, only the node-wide expiry may take it.
+            (None, Some(_)) => continue,
+            (None, None) => {
+                set.drives.iter().find_map(|drive| drive.stat(&upload_dir(&upload_id)).ok()).map_or(now, |info| info.modified_ms)
+            }
         };
         if now.saturating_sub(started) > max_age_ms {
             remove_upload(set, &upload_id);

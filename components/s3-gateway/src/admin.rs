@@ -242,6 +242,7 @@ struct ProgressJson {
     healed: u64,
     dangling_removed: u64,
     unrecoverable: u64,
+    expired: u64,
     details: Vec<String>,
     next: Option<CursorJson>,
 }
@@ -253,6 +254,7 @@ impl From<HealProgress> for ProgressJson {
             healed: progress.healed,
             dangling_removed: progress.dangling_removed,
             unrecoverable: progress.unrecoverable,
+            expired: progress.expired,
             details: progress.details,
             next: progress.next.map(|cursor| CursorJson { bucket: cursor.bucket, key: cursor.key }),
         }
