@@ -136,3 +136,19 @@ def test_minio_py_objects_multipart_presign_and_listing(server, bucket):
         assert fetched.read() == small
     client.remove_object(bucket, "mc/copy.txt")
     assert [item.object_name for item in client.list_objects(bucket, prefix="mc/c")] == []
+
+
+def test_aws_sdk_for_rust(server):
+    """aws-sdk-s3 as an application uses it (tests/sdk-rust, built by `cargo xtask test`): its
+    default checksums, paginators, multipart, copies, tags, versions and typed errors."""
+    from pathlib import Path
+
+    binary = os.environ.get("SDK_CHECK_BIN") or str(Path(__file__).resolve().parent.parent / "target/sdk-rust/release/sdk-check")
+    if not Path(binary).exists():
+        pytest.fail(f"{binary} is missing: `cargo xtask test` builds it")
+    result = subprocess.run(
+        [binary, server.endpoint, ROOT_USER, ROOT_PASSWORD, f"rust-sdk-{os.getpid()}"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all checks passed" in result.stdout

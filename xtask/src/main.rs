@@ -170,6 +170,12 @@ fn test() -> Result<()> {
         "--package",
         "kv-fs",
     ]))?;
+    step("building the AWS SDK for Rust client check (tests/sdk-rust, its own workspace)");
+    run_command(
+        cargo()
+            .args(["build", "--release", "--manifest-path", "tests/sdk-rust/Cargo.toml"])
+            .env("CARGO_TARGET_DIR", root().join("target/sdk-rust")),
+    )?;
     step("end-to-end tests (pytest against target/release/tessera and wasmtime serve)");
     // awscrt: botocore computes CRC32C and CRC64NVME checksums with it.
     tools::ensure_python_packages(&["pytest", "awscrt", "minio"])?;
