@@ -218,3 +218,53 @@ def test_a_multipart_object_heals_and_abandoned_uploads_expire(tmp_path):
         for drive, moved in away:
             drive.unlink()
             moved.rename(drive)
+
+
+def test_composite_checksums_of_multipart_objects(s3, bucket):
+    """An upload created with a checksum algorithm keeps each part's checksum and gives the object
+    their composite ("<checksum of the concatenated part checksums>-N", type COMPOSITE)."""
+    import base64
+    import zlib
+
+    parts = [os.urandom(5 * MIB), os.urandom(1000)]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="composite", ChecksumAlgorithm="CRC32")
+    assert upload["ChecksumAlgorithm"] == "CRC32"
+    upload_id = upload["UploadId"]
+    listed = []
+    for number, body in enumerate(parts, start=1):
+        answer = s3.upload_part(Bucket=bucket, Key="composite", UploadId=upload_id, PartNumber=number, Body=body, ChecksumAlgorithm="CRC32")
+        crc = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+        assert answer["ChecksumCRC32"] == crc
+        listed.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumCRC32": crc})
+    stored = s3.list_parts(Bucket=bucket, Key="composite", UploadId=upload_id)
+    assert stored["ChecksumAlgorithm"] == "CRC32"
+    assert [part["ChecksumCRC32"] for part in stored["Parts"]] == [part["ChecksumCRC32"] for part in listed]
+    # A listed checksum that is not the part's is refused, and the upload stays.
+    wrong = [dict(listed[0], ChecksumCRC32="AAAAAA=="), listed[1]]
+    with pytest.raises(ClientError) as refused:
+        s3.complete_multipart_upload(Bucket=bucket, Key="composite", UploadId=upload_id, MultipartUpload={"Parts": wrong})
+    assert refused.value.response["Error"]["Code"] == "InvalidPart"
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="composite", UploadId=upload_id, MultipartUpload={"Parts": listed})
+    raw = b"".join(base64.b64decode(part["ChecksumCRC32"]) for part in listed)
+    expected = base64.b64encode(zlib.crc32(raw).to_bytes(4, "big")).decode() + "-2"
+    assert done["ChecksumCRC32"] == expected
+    head = s3.head_object(Bucket=bucket, Key="composite", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == expected and head["ChecksumType"] == "COMPOSITE"
+    assert s3.get_object(Bucket=bucket, Key="composite")["Body"].read() == b"".join(parts)
+    single = s3.put_object(Bucket=bucket, Key="single", Body=b"whole", ChecksumAlgorithm="CRC32")
+    assert s3.head_object(Bucket=bucket, Key="single", ChecksumMode="ENABLED")["ChecksumType"] == "FULL_OBJECT"
+    assert single["ChecksumCRC32"]
+
+
+def test_a_part_without_the_uploads_checksum_is_refused(s3, bucket):
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="mixed", ChecksumAlgorithm="SHA256")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="mixed", UploadId=upload_id, PartNumber=1, Body=b"x" * 100, ChecksumAlgorithm="CRC32")["ETag"]
+    with pytest.raises(ClientError) as refused:
+        s3.complete_multipart_upload(Bucket=bucket, Key="mixed", UploadId=upload_id,
+                                     MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert refused.value.response["Error"]["Code"] == "InvalidPart"
+    assert "sha256" in refused.value.response["Error"]["Message"]
+    # Full-object checksums of multipart uploads are not composed here: refused up front.
+    with pytest.raises(ClientError) as refused:
+        s3.create_multipart_upload(Bucket=bucket, Key="full", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+    assert refused.value.response["Error"]["Code"] == "NotImplemented"

@@ -129,8 +129,13 @@ impl Guest for ObjectLayer {
         Ok(versioning::set_mode(&set::ErasureSet::open()?, &bucket, mode)?)
     }
 
-    fn create_multipart_upload(bucket: String, key: String, options: PutOptions) -> Result<String, wit::ObjectError> {
-        Ok(multipart::create(&set::ErasureSet::open()?, &bucket, &key, &options)?)
+    fn create_multipart_upload(
+        bucket: String,
+        key: String,
+        options: PutOptions,
+        checksum_algorithm: Option<String>,
+    ) -> Result<String, wit::ObjectError> {
+        Ok(multipart::create(&set::ErasureSet::open()?, &bucket, &key, &options, checksum_algorithm)?)
     }
 
     fn begin_part(
@@ -150,8 +155,9 @@ impl Guest for ObjectLayer {
         key: String,
         upload_id: String,
         parts: Vec<(u32, String)>,
+        checksums: Vec<(String, String)>,
     ) -> Result<ObjectInfo, wit::ObjectError> {
-        Ok(multipart::complete(&set::ErasureSet::open()?, &bucket, &key, &upload_id, &parts)?)
+        Ok(multipart::complete(&set::ErasureSet::open()?, &bucket, &key, &upload_id, &parts, checksums)?)
     }
 
     fn abort_multipart_upload(bucket: String, key: String, upload_id: String) -> Result<(), wit::ObjectError> {

@@ -51,6 +51,8 @@ struct UploadRecord {
     tags: Vec<(String, String)>,
     data_count: u8,
     parity_count: u8,
+    /// The checksum every part carries, composed at completion (record version 2).
+    checksum_algorithm: Option<String>,
 }
 
 impl UploadRecord {
@@ -68,11 +70,12 @@ impl UploadRecord {
         }
         body.u8(self.data_count);
         body.u8(self.parity_count);
-        meta::seal(Self::MAGIC, 1, &body.0)
+        body.bytes(self.checksum_algorithm.as_deref().unwrap_or_default().as_bytes());
+        meta::seal(Self::MAGIC, 2, &body.0)
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
-        let (_, body) = meta::unseal(Self::MAGIC, 1..=1, bytes)?;
+        let (format, body) = meta::unseal(Self::MAGIC, 1..=2, bytes)?;
         let mut input = Reader(body);
         let bucket = input.string()?;
         let key = input.string()?;
@@ -93,6 +96,7 @@ impl UploadRecord {
             tags,
             data_count: input.u8()?,
             parity_count: input.u8()?,
+            checksum_algorithm: if format >= 2 { Some(input.string()?).filter(|name| !name.is_empty()) } else { None },
         };
         if !input.0.is_empty() {
             return Err(FormatError::Invalid("trailing bytes"));
@@ -111,6 +115,8 @@ pub struct PartRecord {
     /// Its shard file in the upload directory.
     pub file: String,
     pub modified_ms: u64,
+    /// Checksums the gateway verified (record version 2).
+    pub checksums: Vec<(String, String)>,
 }
 
 impl PartRecord {
@@ -123,14 +129,24 @@ impl PartRecord {
         body.bytes(self.etag.as_bytes());
         body.bytes(self.file.as_bytes());
         body.u64(self.modified_ms);
-        meta::seal(Self::MAGIC, 1, &body.0)
+        body.pairs(&self.checksums);
+        meta::seal(Self::MAGIC, 2, &body.0)
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
-        let (_, body) = meta::unseal(Self::MAGIC, 1..=1, bytes)?;
+        let (format, body) = meta::unseal(Self::MAGIC, 1..=2, bytes)?;
         let mut input = Reader(body);
-        let record =
-            Self { number: input.u32()?, size: input.u64()?, etag: input.string()?, file: input.string()?, modified_ms: input.u64()? };
+        let mut record = Self {
+            number: input.u32()?,
+            size: input.u64()?,
+            etag: input.string()?,
+            file: input.string()?,
+            modified_ms: input.u64()?,
+            checksums: Vec::new(),
+        };
+        if format >= 2 {
+            record.checksums = input.pairs(8, "too many part checksums")?;
+        }
         if !input.0.is_empty() || record.file.contains('/') || !record.file.starts_with("part.") {
             return Err(FormatError::Invalid("bad part record"));
         }
@@ -152,8 +168,17 @@ fn valid_upload_id(upload_id: &str) -> bool {
     upload_id.len() == 32 && upload_id.bytes().all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
 }
 
-pub fn create(set: &ErasureSet, bucket: &str, key: &str, options: &PutOptions) -> Result<String, ObjectError> {
+pub fn create(
+    set: &ErasureSet,
+    bucket: &str,
+    key: &str,
+    options: &PutOptions,
+    checksum_algorithm: Option<String>,
+) -> Result<String, ObjectError> {
     key_to_path(key)?;
+    if checksum_algorithm.as_deref().is_some_and(|name| !["crc32", "crc32c", "crc64nvme", "sha1", "sha256"].contains(&name)) {
+        return Err(ObjectError::InvalidArgument(format!("unsupported checksum algorithm {checksum_algorithm:?}")));
+    }
     let metadata_bytes: usize = options.user_metadata.iter().map(|(name, value)| name.len() + value.len()).sum();
     if metadata_bytes > MAX_USER_METADATA_BYTES {
         return Err(ObjectError::MetadataTooLarge);
@@ -171,6 +196,7 @@ pub fn create(set: &ErasureSet, bucket: &str, key: &str, options: &PutOptions) -
         tags: options.tags.clone(),
         data_count: set.layout.data as u8,
         parity_count: set.layout.parity as u8,
+        checksum_algorithm,
     };
     let path = format!("{}/{UPLOAD_RECORD}", upload_dir(&upload_id));
     let encoded = record.encode();
@@ -262,7 +288,14 @@ fn agreed_parts(set: &ErasureSet, upload_dir: &str) -> BTreeMap<u32, PartRecord>
         .collect()
 }
 
-pub fn complete(set: &ErasureSet, bucket: &str, key: &str, upload_id: &str, listed: &[(u32, String)]) -> Result<ObjectInfo, ObjectError> {
+pub fn complete(
+    set: &ErasureSet,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    listed: &[(u32, String)],
+    checksums: Vec<(String, String)>,
+) -> Result<ObjectInfo, ObjectError> {
     let record = read_upload(set, bucket, key, upload_id)?;
     if listed.is_empty() {
         return Err(ObjectError::InvalidArgument("You must specify at least one part".into()));
@@ -325,7 +358,7 @@ pub fn complete(set: &ErasureSet, bucket: &str, key: &str, upload_id: &str, list
         content_type: record.content_type,
         user_metadata: record.user_metadata,
         headers: record.headers,
-        checksums: Vec::new(),
+        checksums,
         tags: record.tags,
         data_count: record.data_count,
         parity_count: record.parity_count,
@@ -362,17 +395,23 @@ pub fn list_parts(
     after: u32,
     max_parts: u32,
 ) -> Result<PartsPage, ObjectError> {
-    read_upload(set, bucket, key, upload_id)?;
+    let record = read_upload(set, bucket, key, upload_id)?;
     let max = max_parts.clamp(1, MAX_PAGE) as usize;
     let mut parts: Vec<PartInfo> = agreed_parts(set, &upload_dir(upload_id))
         .into_values()
         .filter(|part| part.number > after)
-        .map(|part| PartInfo { number: part.number, etag: part.etag, size: part.size, modified_ms: part.modified_ms })
+        .map(|part| PartInfo {
+            number: part.number,
+            etag: part.etag,
+            size: part.size,
+            modified_ms: part.modified_ms,
+            checksums: part.checksums,
+        })
         .collect();
     let is_truncated = parts.len() > max;
     parts.truncate(max);
     let next_part_number_marker = parts.last().map(|part| part.number).filter(|_| is_truncated);
-    Ok(PartsPage { parts, is_truncated, next_part_number_marker })
+    Ok(PartsPage { parts, is_truncated, next_part_number_marker, checksum_algorithm: record.checksum_algorithm })
 }
 
 /// Every upload id some drive has, with its record where a read quorum agrees on one.

@@ -287,8 +287,14 @@ impl Writing {
         let mut outcomes = drive::commit_all(&alive).into_iter();
         let committed: Vec<bool> =
             writers.iter().map(|writer| writer.is_some() && outcomes.next().is_some_and(|outcome| outcome.is_ok())).collect();
-        let record =
-            crate::multipart::PartRecord { number, size: self.size, etag: etag.clone(), file: file.clone(), modified_ms: set::now_ms() };
+        let record = crate::multipart::PartRecord {
+            number,
+            size: self.size,
+            etag: etag.clone(),
+            file: file.clone(),
+            modified_ms: set::now_ms(),
+            checksums: self.options.checksums.clone(),
+        };
         let record_path = crate::multipart::part_record_path(&upload_dir, number);
         let encoded = record.encode();
         let writes: Vec<(&Drive, String, Vec<u8>)> = self

@@ -2,6 +2,7 @@
 //! Content-Encoding, Content-Language, Cache-Control, Expires), whole-object checksums, and the
 //! conditions a request may put on the object's ETag and time.
 
+use base64::Engine as _;
 use http::HeaderMap;
 use s3s::checksum::ChecksumHasher;
 use s3s::dto::*;
@@ -150,13 +151,48 @@ fn fields_mut(checksum: &mut Checksum) -> [(&'static str, &mut Option<String>); 
     ]
 }
 
-/// An object's stored checksums as the DTO carries them.
-pub fn checksum_of(info: &ObjectInfo) -> Checksum {
+/// The checksum of a multipart object made of parts with these checksums (base64, in part
+/// order), as S3 composes it: the algorithm over the concatenated raw part digests, then "-N".
+pub fn composite(algorithm: &str, part_checksums: &[&str]) -> S3Result<String> {
+    let mut raw = Vec::new();
+    for value in part_checksums {
+        let digest =
+            base64::engine::general_purpose::STANDARD.decode(value).map_err(|_| s3_error!(InvalidPart, "a part checksum is not base64"))?;
+        raw.extend_from_slice(&digest);
+    }
+    let mut hasher = ChecksumHasher::default();
+    match algorithm {
+        "crc32" => hasher.crc32 = Some(Default::default()),
+        "crc32c" => hasher.crc32c = Some(Default::default()),
+        "crc64nvme" => hasher.crc64nvme = Some(Default::default()),
+        "sha1" => hasher.sha1 = Some(Default::default()),
+        "sha256" => hasher.sha256 = Some(Default::default()),
+        other => return Err(s3_error!(InvalidArgument, "Unsupported checksum algorithm {other}")),
+    }
+    hasher.update(&raw);
+    let digest = fields(&hasher.finalize()).into_iter().find(|(name, _)| *name == algorithm).and_then(|(_, value)| value.cloned());
+    let digest = digest.ok_or_else(|| s3_error!(InternalError, "no {algorithm} digest"))?;
+    Ok(format!("{digest}-{}", part_checksums.len()))
+}
+
+/// How an object's checksums were made: composed from parts ("…-N") or over the whole object.
+pub fn checksum_type(info: &ObjectInfo) -> Option<ChecksumType> {
+    let (_, value) = info.checksums.first()?;
+    Some(ChecksumType::from_static(if value.contains('-') { ChecksumType::COMPOSITE } else { ChecksumType::FULL_OBJECT }))
+}
+
+/// The checksum fields of a DTO from (algorithm, value) pairs.
+pub fn checksum_from(pairs: &[(String, String)]) -> Checksum {
     let mut checksum = Checksum::default();
     for (name, slot) in fields_mut(&mut checksum) {
-        *slot = info.checksums.iter().find(|(algorithm, _)| algorithm == name).map(|(_, value)| value.clone());
+        *slot = pairs.iter().find(|(algorithm, _)| algorithm == name).map(|(_, value)| value.clone());
     }
     checksum
+}
+
+/// An object's stored checksums as the DTO carries them.
+pub fn checksum_of(info: &ObjectInfo) -> Checksum {
+    checksum_from(&info.checksums)
 }
 
 /// The conditions of a GET or HEAD (RFC 9110 order, as S3): a failed If-Match or

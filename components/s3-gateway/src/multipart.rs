@@ -33,11 +33,17 @@ pub fn create_multipart_upload(request: S3Request<CreateMultipartUploadInput>) -
         size: None,
         content_md5: None,
     };
-    let upload_id = objects::create_multipart_upload(&input.bucket, &input.key, &options).map_err(s3_error)?;
+    if input.checksum_type.as_ref().is_some_and(|kind| kind.as_str() == ChecksumType::FULL_OBJECT) {
+        return Err(s3_error!(NotImplemented, "Full-object checksums of multipart uploads are not supported; composite ones are"));
+    }
+    let algorithm = input.checksum_algorithm.as_ref().map(|algorithm| algorithm.as_str().to_ascii_lowercase());
+    let upload_id = objects::create_multipart_upload(&input.bucket, &input.key, &options, algorithm.as_deref()).map_err(s3_error)?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(input.bucket),
         key: Some(input.key),
         upload_id: Some(upload_id),
+        checksum_type: algorithm.is_some().then(|| ChecksumType::from_static(ChecksumType::COMPOSITE)),
+        checksum_algorithm: input.checksum_algorithm,
         ..Default::default()
     }))
 }
@@ -70,9 +76,10 @@ pub async fn upload_part(request: S3Request<UploadPartInput>) -> S3Result<S3Resp
     let upload =
         objects::begin_part(&input.bucket, &input.key, &input.upload_id, number, size, content_md5.as_deref()).map_err(s3_error)?;
     crate::objects::stream_body(input.body, &upload, &mut checksums).await?;
-    // A part whose checksum does not match is dropped before it is kept. Part checksums are
-    // verified, not stored: a completed object carries no composite checksum yet.
+    // A part whose checksum does not match is dropped before it is kept; the checksums of one
+    // that does are kept with it, for the object's composite checksum.
     let verified = checksums.finish(trailers.as_ref())?;
+    upload.set_checksums(&verified);
     let part = upload.finish().map_err(s3_error)?;
     let find = |name: &str| verified.iter().find(|(algorithm, _)| algorithm == name).map(|(_, value)| value.clone());
     Ok(S3Response::new(UploadPartOutput {
@@ -136,23 +143,77 @@ pub fn complete_multipart_upload(request: S3Request<CompleteMultipartUploadInput
     let input = request.input;
     let listed = input.multipart_upload.and_then(|upload| upload.parts).unwrap_or_default();
     let mut parts = Vec::with_capacity(listed.len());
-    for part in listed {
+    for part in &listed {
         let number = part.part_number.ok_or_else(|| s3_error!(MalformedXML, "Every part needs a PartNumber"))?;
-        let etag = part.e_tag.ok_or_else(|| s3_error!(MalformedXML, "Every part needs an ETag"))?;
+        let etag = part.e_tag.as_ref().ok_or_else(|| s3_error!(MalformedXML, "Every part needs an ETag"))?;
         parts.push((part_number(number)?, etag.value().to_owned()));
     }
     if parts.is_empty() {
         return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
     }
-    let info = objects::complete_multipart_upload(&input.bucket, &input.key, &input.upload_id, &parts).map_err(s3_error)?;
+    let checksums = composite_checksums(&input.bucket, &input.key, &input.upload_id, &listed)?;
+    let info = objects::complete_multipart_upload(&input.bucket, &input.key, &input.upload_id, &parts, &checksums).map_err(s3_error)?;
+    let checksum = crate::headers::checksum_from(&info.checksums);
     Ok(S3Response::new(CompleteMultipartUploadOutput {
         location: Some(format!("/{}/{}", input.bucket, input.key)),
         bucket: Some(input.bucket),
         key: Some(input.key),
-        e_tag: Some(ETag::Strong(info.etag)),
+        e_tag: Some(ETag::Strong(info.etag.clone())),
         version_id: version_header(&info.version_id),
+        checksum_type: crate::headers::checksum_type(&info),
+        checksum_crc32: checksum.checksum_crc32,
+        checksum_crc32c: checksum.checksum_crc32c,
+        checksum_crc64nvme: checksum.checksum_crc64nvme,
+        checksum_sha1: checksum.checksum_sha1,
+        checksum_sha256: checksum.checksum_sha256,
         ..Default::default()
     }))
+}
+
+/// The object's checksum when the upload was created with an algorithm: the composite of the
+/// listed parts' stored checksums. A part without one, or whose checksum the client lists
+/// differently, is an InvalidPart.
+fn composite_checksums(bucket: &str, key: &str, upload_id: &str, listed: &[CompletedPart]) -> S3Result<Vec<(String, String)>> {
+    let mut stored = Vec::new();
+    let mut after = 0;
+    let algorithm = loop {
+        let page = objects::list_parts(bucket, key, upload_id, after, 1000).map_err(s3_error)?;
+        if page.checksum_algorithm.is_none() {
+            return Ok(Vec::new());
+        }
+        after = page.parts.last().map_or(after, |part| part.number);
+        stored.extend(page.parts);
+        if !page.is_truncated {
+            break page.checksum_algorithm.unwrap_or_default();
+        }
+    };
+    let mut values = Vec::with_capacity(listed.len());
+    for part in listed {
+        let number = part.part_number.unwrap_or_default();
+        let found = stored
+            .iter()
+            .find(|candidate| candidate.number as i32 == number)
+            .ok_or_else(|| s3_error!(InvalidPart, "One or more of the specified parts could not be found: part {number}"))?;
+        let value = found
+            .checksums
+            .iter()
+            .find(|(name, _)| *name == algorithm)
+            .map(|(_, value)| value.as_str())
+            .ok_or_else(|| s3_error!(InvalidPart, "part {number} was uploaded without the upload's {algorithm} checksum"))?;
+        let client_value = match algorithm.as_str() {
+            "crc32" => part.checksum_crc32.as_deref(),
+            "crc32c" => part.checksum_crc32c.as_deref(),
+            "crc64nvme" => part.checksum_crc64nvme.as_deref(),
+            "sha1" => part.checksum_sha1.as_deref(),
+            "sha256" => part.checksum_sha256.as_deref(),
+            _ => None,
+        };
+        if client_value.is_some_and(|client_value| client_value != value) {
+            return Err(s3_error!(InvalidPart, "the {algorithm} checksum listed for part {number} is not the part's"));
+        }
+        values.push(value);
+    }
+    Ok(vec![(algorithm.clone(), crate::headers::composite(&algorithm, &values)?)])
 }
 
 pub fn abort_multipart_upload(request: S3Request<AbortMultipartUploadInput>) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
@@ -175,19 +236,26 @@ pub fn list_parts(request: S3Request<ListPartsInput>) -> S3Result<S3Response<Lis
     let after =
         u32::try_from(input.part_number_marker.unwrap_or(0)).map_err(|_| s3_error!(InvalidArgument, "Invalid part number marker"))?;
     let page = if max_parts == 0 {
-        objects::PartsPage { parts: Vec::new(), is_truncated: false, next_part_number_marker: None }
+        objects::PartsPage { parts: Vec::new(), is_truncated: false, next_part_number_marker: None, checksum_algorithm: None }
     } else {
         objects::list_parts(&input.bucket, &input.key, &input.upload_id, after, max_parts).map_err(s3_error)?
     };
     let parts = page
         .parts
         .into_iter()
-        .map(|part| Part {
-            part_number: Some(part.number as i32),
-            e_tag: Some(ETag::Strong(part.etag)),
-            size: Some(part.size as i64),
-            last_modified: Some(timestamp(part.modified_ms)),
-            ..Default::default()
+        .map(|part| {
+            let checksum = crate::headers::checksum_from(&part.checksums);
+            Part {
+                part_number: Some(part.number as i32),
+                e_tag: Some(ETag::Strong(part.etag)),
+                size: Some(part.size as i64),
+                last_modified: Some(timestamp(part.modified_ms)),
+                checksum_crc32: checksum.checksum_crc32,
+                checksum_crc32c: checksum.checksum_crc32c,
+                checksum_crc64nvme: checksum.checksum_crc64nvme,
+                checksum_sha1: checksum.checksum_sha1,
+                checksum_sha256: checksum.checksum_sha256,
+            }
         })
         .collect();
     Ok(S3Response::new(ListPartsOutput {
@@ -200,6 +268,8 @@ pub fn list_parts(request: S3Request<ListPartsInput>) -> S3Result<S3Response<Lis
         part_number_marker: input.part_number_marker,
         next_part_number_marker: page.next_part_number_marker.map(|number| number as i32),
         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+        checksum_type: page.checksum_algorithm.is_some().then(|| ChecksumType::from_static(ChecksumType::COMPOSITE)),
+        checksum_algorithm: page.checksum_algorithm.map(|name| ChecksumAlgorithm::from(name.to_ascii_uppercase())),
         ..Default::default()
     }))
 }

@@ -136,11 +136,8 @@ pub fn get_object(request: S3Request<GetObjectInput>) -> S3Result<S3Response<Get
     let length = content_range.map_or(info.size, |range| range.length);
     let body = DownloadStream { download: Some(download), remaining: length };
     // Checksums describe the whole object: a range gets none (as S3).
-    let checksum = if content_range.is_none() && input.checksum_mode.as_ref().is_some_and(|mode| mode.as_str() == ChecksumMode::ENABLED) {
-        headers::checksum_of(&info)
-    } else {
-        Checksum::default()
-    };
+    let with_checksums = content_range.is_none() && input.checksum_mode.as_ref().is_some_and(|mode| mode.as_str() == ChecksumMode::ENABLED);
+    let checksum = if with_checksums { headers::checksum_of(&info) } else { Checksum::default() };
     Ok(S3Response::new(GetObjectOutput {
         body: Some(StreamingBlob::new(body)),
         content_length: Some(length as i64),
@@ -163,6 +160,7 @@ pub fn get_object(request: S3Request<GetObjectInput>) -> S3Result<S3Response<Get
         checksum_crc64nvme: checksum.checksum_crc64nvme,
         checksum_sha1: checksum.checksum_sha1,
         checksum_sha256: checksum.checksum_sha256,
+        checksum_type: with_checksums.then(|| headers::checksum_type(&info)).flatten(),
         ..Default::default()
     }))
 }
@@ -178,11 +176,8 @@ pub fn head_object(request: S3Request<HeadObjectInput>) -> S3Result<S3Response<H
         input.if_modified_since.as_ref(),
         input.if_unmodified_since.as_ref(),
     )?;
-    let checksum = if input.checksum_mode.as_ref().is_some_and(|mode| mode.as_str() == ChecksumMode::ENABLED) {
-        headers::checksum_of(&info)
-    } else {
-        Checksum::default()
-    };
+    let with_checksums = input.checksum_mode.as_ref().is_some_and(|mode| mode.as_str() == ChecksumMode::ENABLED);
+    let checksum = if with_checksums { headers::checksum_of(&info) } else { Checksum::default() };
     Ok(S3Response::new(HeadObjectOutput {
         content_length: Some(info.size as i64),
         accept_ranges: Some("bytes".into()),
@@ -201,6 +196,7 @@ pub fn head_object(request: S3Request<HeadObjectInput>) -> S3Result<S3Response<H
         checksum_crc64nvme: checksum.checksum_crc64nvme,
         checksum_sha1: checksum.checksum_sha1,
         checksum_sha256: checksum.checksum_sha256,
+        checksum_type: with_checksums.then(|| headers::checksum_type(&info)).flatten(),
         ..Default::default()
     }))
 }
