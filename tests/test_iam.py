@@ -233,3 +233,39 @@ def test_bad_policies_and_names_are_refused(server, tmp_path):
     assert refused.returncode != 0 and "access key" in refused.stderr
     refused = admin(server, "policy", "attach", "no-such-policy", "--user", "nobody", check=False)
     assert refused.returncode != 0 and "404" in refused.stderr
+
+
+def test_star_on_a_bucket_grants_no_admin_rights(server, s3, bucket, tmp_path):
+    """`"Action": "*"` scoped to a bucket is the usual team policy: it must not reach the admin
+    API (else the user could attach consoleAdmin to itself)."""
+    team = policy_file(tmp_path, [{"Effect": "Allow", "Action": "*", "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}])
+    admin(server, "policy", "create", "team-star", team)
+    secret = "team-member-secret"
+    admin(server, "user", "add", "team-member", secret)
+    admin(server, "policy", "attach", "team-star", "--user", "team-member")
+    user = server.client(access_key="team-member", secret_key=secret)
+    user.put_object(Bucket=bucket, Key="mine", Body=b"ok")
+    escalate = admin(server, "policy", "attach", "consoleAdmin", "--user", "team-member", check=False,
+                     access_key="team-member", secret_key=secret)
+    assert escalate.returncode != 0 and "AccessDenied" in escalate.stderr
+    assert "consoleAdmin" not in admin(server, "user", "list").stdout.split("team-member", 1)[1].splitlines()[0]
+
+
+def test_deleting_a_version_needs_delete_object_version(server, s3, bucket, tmp_path):
+    """The usual guard against ransomware: DeleteObject allowed (a delete marker, reversible),
+    DeleteObjectVersion denied (permanent)."""
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    version = s3.put_object(Bucket=bucket, Key="precious", Body=b"data")["VersionId"]
+    guard = policy_file(tmp_path, [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": f"arn:aws:s3:::{bucket}/*"},
+        {"Effect": "Deny", "Action": ["s3:DeleteObjectVersion"], "Resource": f"arn:aws:s3:::{bucket}/*"},
+    ])
+    admin(server, "policy", "create", "no-purge", guard)
+    user = new_user(server, "careful", "no-purge")
+    assert error_code(lambda: user.delete_object(Bucket=bucket, Key="precious", VersionId=version)) == "AccessDenied"
+    answer = user.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "precious", "VersionId": version}]})
+    assert [(item["Key"], item["Code"]) for item in answer["Errors"]] == [("precious", "AccessDenied")]
+    assert user.delete_object(Bucket=bucket, Key="precious")["DeleteMarker"] is True
+    # Reading an old version is GetObjectVersion, which this policy does not allow either.
+    assert error_code(lambda: user.get_object(Bucket=bucket, Key="precious", VersionId=version)) == "AccessDenied"
+    assert s3.get_object(Bucket=bucket, Key="precious", VersionId=version)["Body"].read() == b"data"

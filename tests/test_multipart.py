@@ -268,3 +268,28 @@ def test_a_part_without_the_uploads_checksum_is_refused(s3, bucket):
     with pytest.raises(ClientError) as refused:
         s3.create_multipart_upload(Bucket=bucket, Key="full", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
     assert refused.value.response["Error"]["Code"] == "NotImplemented"
+
+
+def test_copied_parts_carry_the_uploads_checksum_and_copies_drop_composites(s3, bucket):
+    import base64
+    import zlib
+
+    source = os.urandom(6 * MIB)
+    s3.put_object(Bucket=bucket, Key="source", Body=source)
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="assembled", ChecksumAlgorithm="CRC32")["UploadId"]
+    copied = s3.upload_part_copy(Bucket=bucket, Key="assembled", UploadId=upload_id, PartNumber=1,
+                                 CopySource={"Bucket": bucket, "Key": "source"}, CopySourceRange=f"bytes=0-{5 * MIB - 1}")
+    crc = base64.b64encode(zlib.crc32(source[:5 * MIB]).to_bytes(4, "big")).decode()
+    assert copied["CopyPartResult"]["ChecksumCRC32"] == crc
+    tail = s3.upload_part(Bucket=bucket, Key="assembled", UploadId=upload_id, PartNumber=2, Body=b"tail", ChecksumAlgorithm="CRC32")
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="assembled", UploadId=upload_id, MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": copied["CopyPartResult"]["ETag"]}, {"PartNumber": 2, "ETag": tail["ETag"]}]})
+    assert done["ChecksumCRC32"].endswith("-2")
+    # A copy is one upload: the source's composite does not describe it.
+    s3.copy_object(Bucket=bucket, Key="flat", CopySource={"Bucket": bucket, "Key": "assembled"})
+    head = s3.head_object(Bucket=bucket, Key="flat", ChecksumMode="ENABLED")
+    assert "ChecksumCRC32" not in head
+    assert s3.get_object(Bucket=bucket, Key="flat")["Body"].read() == source[:5 * MIB] + b"tail"
+    with pytest.raises(ClientError) as refused:
+        s3.create_multipart_upload(Bucket=bucket, Key="nvme", ChecksumAlgorithm="CRC64NVME")
+    assert refused.value.response["Error"]["Code"] == "InvalidRequest"

@@ -192,3 +192,14 @@ def test_healing_restores_every_version(tmp_path):
         assert [m["VersionId"] for m in markers] == [marker]
     finally:
         server.stop()
+
+
+def test_listing_resumes_when_the_marker_version_is_gone(s3, bucket):
+    versioned(s3, bucket)
+    ids = [s3.put_object(Bucket=bucket, Key="k", Body=str(n).encode())["VersionId"] for n in range(4)]
+    page = s3.list_object_versions(Bucket=bucket, MaxKeys=2)
+    assert [v["VersionId"] for v in page["Versions"]] == [ids[3], ids[2]]
+    # The marker version is deleted before the next page is asked for.
+    s3.delete_object(Bucket=bucket, Key="k", VersionId=page["NextVersionIdMarker"])
+    rest = s3.list_object_versions(Bucket=bucket, KeyMarker=page["NextKeyMarker"], VersionIdMarker=page["NextVersionIdMarker"])
+    assert [v["VersionId"] for v in rest["Versions"]] == [ids[1], ids[0]]

@@ -156,8 +156,9 @@ pub fn step(set: &ErasureSet, options: &HealOptions, cursor: Option<HealCursor>,
         for key in &keys {
             let outcome = object(set, &bucket, key, options.deep)?;
             tally.add(&bucket, key, &outcome);
-            // Healed first, so that what the rules remove is removed from every drive.
-            if !rules.is_empty() && outcome != Outcome::NotAnObject {
+            // Healed first, so that what the rules remove is removed from every drive. A key
+            // that did not heal is left alone: its versions are not known for sure.
+            if !rules.is_empty() && matches!(outcome, Outcome::Healthy | Outcome::Healed(_)) {
                 let expired = lifecycle::apply(set, &bucket, key, &rules)?;
                 if expired > 0 {
                     tally.progress.expired += expired;

@@ -13,6 +13,7 @@ use crate::bindings::exports::tessera::node::objects::LifecycleRule;
 use crate::config;
 use crate::error::ObjectError;
 use crate::get;
+use crate::lock;
 use crate::meta::{self, FormatError, ObjectVersion, Reader, VersionKind, Writer};
 use crate::multipart;
 use crate::names::key_to_path;
@@ -120,9 +121,11 @@ fn applies(rule: &LifecycleRule, key: &str, version: &ObjectVersion) -> bool {
     rule.enabled && key.starts_with(&rule.prefix) && rule.tags.iter().all(|tag| version.tags.contains(tag))
 }
 
-/// Applies `rules` to one key; how many versions (and markers) it removed or hid.
+/// Applies `rules` to one key; how many versions (and markers) it removed or hid. It decides
+/// and deletes under the key's lock, so a write that lands meanwhile is never what it removes.
 pub fn apply(set: &ErasureSet, bucket: &str, key: &str, rules: &[LifecycleRule]) -> Result<u64, ObjectError> {
     let object_dir = set::object_dir(bucket, &key_to_path(key)?);
+    let _lease = lock::object(bucket, key)?;
     let versions = get::agreed_versions(&get::read_metas(set, &object_dir), set.layout.read_quorum());
     let Some(latest) = versions.first() else { return Ok(0) };
     let (now, day) = (set::now_ms(), day_ms());
@@ -138,12 +141,12 @@ pub fn apply(set: &ErasureSet, bucket: &str, key: &str, rules: &[LifecycleRule])
             by_days || by_date
         });
         if due {
-            put::delete(set, bucket, key, None)?;
+            put::delete_locked(set, bucket, key, None)?;
             // The old current version is noncurrent from now on: a later pass takes it.
             return Ok(1);
         }
     } else if versions.len() == 1 && matching.iter().any(|rule| rule.expired_object_delete_marker) {
-        put::delete(set, bucket, key, Some(&latest.version_id))?;
+        put::delete_locked(set, bucket, key, Some(&latest.version_id))?;
         return Ok(1);
     }
     // Version i became noncurrent when version i - 1 was written.
@@ -154,7 +157,7 @@ pub fn apply(set: &ErasureSet, bucket: &str, key: &str, rules: &[LifecycleRule])
             rule.noncurrent_days.is_some_and(|days| index > kept && now >= noncurrent_since.saturating_add(u64::from(days) * day))
         });
         if due {
-            put::delete(set, bucket, key, Some(&version.version_id))?;
+            put::delete_locked(set, bucket, key, Some(&version.version_id))?;
             expired += 1;
         }
     }

@@ -54,6 +54,11 @@ pub fn list_versions(set: &ErasureSet, bucket: &str, query: &VersionsQuery) -> R
     })
 }
 
+/// The time a version id begins with (13 hex digits of milliseconds), if it is one of ours.
+fn version_time(version_id: &str) -> Option<u64> {
+    u64::from_str_radix(version_id.get(..13)?, 16).ok().filter(|_| version_id.len() == 32)
+}
+
 /// Every name after `after` that some drive has a directory for, in key order, at most
 /// `limit`: what healing looks at, including copies too scarce to be listed. Also says whether
 /// more follow.
@@ -193,7 +198,19 @@ impl Walk<'_> {
         let object_dir = set::object_dir(self.bucket, &key_to_path(key)?);
         let versions = get::agreed_versions(&get::read_metas(self.set, &object_dir), self.set.layout.read_quorum());
         let start = match after_version {
-            Some(marker) => versions.iter().position(|version| version.version_id == marker).map_or(versions.len(), |index| index + 1),
+            Some(marker) => match versions.iter().position(|version| version.version_id == marker) {
+                Some(index) => index + 1,
+                // The marker version went between two pages: resume where it stood in the
+                // order (time, then id; our ids begin with their time). Without a time to go
+                // by, start the key over: a repeat is better than a silent gap.
+                None => match version_time(marker) {
+                    Some(marker_ms) => versions
+                        .iter()
+                        .position(|version| (version.modified_ms, version.version_id.as_str()) < (marker_ms, marker))
+                        .unwrap_or(versions.len()),
+                    None => 0,
+                },
+            },
             None => 0,
         };
         for (index, version) in versions.iter().enumerate().skip(start) {
@@ -249,7 +266,12 @@ impl Walk<'_> {
             return Ok(());
         }
         let marker = common.clone();
+        let before = self.emitted;
         self.emit(&marker, |page| page.common_prefixes.push(common));
+        // A page that ends on a common prefix continues after it, not after a version.
+        if self.emitted > before {
+            self.last_version_id = None;
+        }
         Ok(())
     }
 

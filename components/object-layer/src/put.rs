@@ -19,7 +19,7 @@ use crate::buckets;
 use crate::error::ObjectError;
 use crate::layout::{BLOCK_BYTES, INLINE_MAX_BYTES, distribution};
 use crate::lock;
-use crate::meta::{MAX_META_BYTES, ObjectMeta, ObjectVersion, VersionKind};
+use crate::meta::{self, MAX_META_BYTES, ObjectMeta, ObjectVersion, VersionKind};
 use crate::names::key_to_path;
 use crate::set::{self, ErasureSet};
 use crate::versioning::{self, Mode};
@@ -393,13 +393,22 @@ impl Commit<'_> {
         }
         // Each drive's current metadata: restored if this commit fails, and the base the new
         // version goes on top of (replacing the one with its id: "null" unless versioning).
-        let previous_metas: Vec<Option<Vec<u8>>> = self
-            .set
-            .drives
-            .iter()
-            .zip(committed)
-            .map(|(drive, committed)| drive.read_file(&meta_path, MAX_META_BYTES as u32).ok().filter(|_| *committed))
-            .collect();
+        // A drive whose metadata cannot be read now (a fault, a format this build does not
+        // know) is left out: writing it would drop the versions it holds. Metadata that rotted
+        // counts as absent, as everywhere.
+        let mut committed = committed.to_vec();
+        let mut previous_metas: Vec<Option<Vec<u8>>> = vec![None; committed.len()];
+        for position in 0..committed.len() {
+            if !committed[position] {
+                continue;
+            }
+            match self.set.drives[position].read_file(&meta_path, MAX_META_BYTES as u32) {
+                Ok(bytes) if matches!(ObjectMeta::decode(&bytes), Err(meta::FormatError::UnknownFormat(_))) => committed[position] = false,
+                Ok(bytes) => previous_metas[position] = Some(bytes),
+                Err(DriveError::NotFound) => {}
+                Err(_) => committed[position] = false,
+            }
+        }
         let mut freed: Vec<Vec<String>> = vec![Vec::new(); committed.len()];
         let mut encoded: Vec<(usize, Vec<u8>)> = Vec::new();
         for (position, inline_shard) in inline_shards.into_iter().enumerate().filter(|(position, _)| committed[*position]) {
@@ -527,8 +536,15 @@ fn require_alive(writers: &[Option<Writer>], quorum: usize) -> Result<(), Object
 /// read, changed and written back; data no version points to any more goes last. Fewer than a
 /// write quorum of drives changed: the others are put back.
 pub fn delete(set: &ErasureSet, bucket: &str, key: &str, version_id: Option<&str>) -> Result<DeleteResult, ObjectError> {
-    let key_path = key_to_path(key)?;
+    key_to_path(key)?;
     buckets::head(set, bucket)?;
+    let _lease = lock::object(bucket, key)?;
+    delete_locked(set, bucket, key, version_id)
+}
+
+/// `delete` for a caller that holds the key's lock (lifecycle decides and deletes under one).
+pub fn delete_locked(set: &ErasureSet, bucket: &str, key: &str, version_id: Option<&str>) -> Result<DeleteResult, ObjectError> {
+    let key_path = key_to_path(key)?;
     let mode = versioning::mode(set, bucket)?;
     let object_dir = set::object_dir(bucket, &key_path);
     let meta_path = set::meta_path(&object_dir);
@@ -536,7 +552,6 @@ pub fn delete(set: &ErasureSet, bucket: &str, key: &str, version_id: Option<&str
         (None, Mode::Enabled | Mode::Suspended) => Some(delete_marker(set, key, versioning::new_version_id(mode)?)),
         _ => None,
     };
-    let _lease = lock::object(bucket, key)?;
     let mut removed_marker = false;
     let mut previous: Vec<Option<Vec<u8>>> = Vec::new();
     let results = set.each(|drive| {

@@ -1,5 +1,19 @@
 //! The action each S3 operation needs (IAM's names), by the operation's name as s3s gives it.
 
+/// The IAM action for an S3 operation on a named version (`versionId`), as IAM distinguishes
+/// them: reading or deleting one version is not reading or deleting the object.
+pub fn for_version_of(operation: &str) -> String {
+    let action = match operation {
+        "GetObject" | "HeadObject" | "GetObjectAttributes" | "CopyObject" | "UploadPartCopy" => "s3:GetObjectVersion",
+        "DeleteObject" | "DeleteObjects" => "s3:DeleteObjectVersion",
+        "GetObjectTagging" => "s3:GetObjectVersionTagging",
+        "PutObjectTagging" => "s3:PutObjectVersionTagging",
+        "DeleteObjectTagging" => "s3:DeleteObjectVersionTagging",
+        other => return for_operation(other),
+    };
+    action.to_owned()
+}
+
 /// The IAM action for an S3 operation. Operations without an entry need `s3:<Operation>`,
 /// which only `s3:*` grants.
 pub fn for_operation(operation: &str) -> String {
@@ -34,7 +48,7 @@ pub fn for_operation(operation: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::for_operation;
+    use super::{for_operation, for_version_of};
 
     #[test]
     fn operations_map_to_iam_actions() {
@@ -43,5 +57,7 @@ mod tests {
         assert_eq!(for_operation("ListObjectsV2"), "s3:ListBucket");
         assert_eq!(for_operation("GetObjectTagging"), "s3:GetObjectTagging");
         assert_eq!(for_operation("PutBucketPolicy"), "s3:PutBucketPolicy");
+        assert_eq!(for_version_of("DeleteObject"), "s3:DeleteObjectVersion");
+        assert_eq!(for_version_of("PutObject"), "s3:PutObject");
     }
 }

@@ -47,13 +47,20 @@ fn applies(statement: &Statement, request: &RequestContext) -> bool {
         None | Some(Principal::Anyone) => true,
         Some(Principal::Users(users)) => request.principal.is_some_and(|access_key| users.iter().any(|user| user == access_key)),
     };
-    // Admin actions are about the node, not a bucket: their resource is not matched.
-    let resource_matches = request.action.to_ascii_lowercase().starts_with("admin:")
-        || statement.resources.iter().any(|pattern| pattern == "*" || glob::matches(pattern, request.resource, false));
-    principal_matches
-        && statement.actions.iter().any(|pattern| glob::matches(pattern, request.action, true))
-        && resource_matches
-        && statement.conditions.iter().all(|condition| holds(condition, request))
+    // Admin actions are about the node, not a bucket: their resource is not matched, and only
+    // a pattern that names them (`admin:…`) allows them — `"Action": "*"` on a bucket must not
+    // make anyone an administrator. A Deny of `*` still denies them.
+    let is_admin = is_admin_action(request.action);
+    let action_matches = statement.actions.iter().any(|pattern| {
+        glob::matches(pattern, request.action, true) && (!is_admin || statement.effect == Effect::Deny || is_admin_action(pattern))
+    });
+    let resource_matches =
+        is_admin || statement.resources.iter().any(|pattern| pattern == "*" || glob::matches(pattern, request.resource, false));
+    principal_matches && action_matches && resource_matches && statement.conditions.iter().all(|condition| holds(condition, request))
+}
+
+fn is_admin_action(action: &str) -> bool {
+    action.get(..6).is_some_and(|prefix| prefix.eq_ignore_ascii_case("admin:"))
 }
 
 fn holds(condition: &Condition, request: &RequestContext) -> bool {
@@ -143,6 +150,20 @@ mod tests {
             evaluate([&policy], &request("s3:PutObject", "arn:aws:s3:::b/k", Some("ann"), &plain_http)),
             Decision::ExplicitDeny(_)
         ));
+    }
+
+    #[test]
+    fn only_admin_patterns_grant_admin_actions() {
+        for actions in [r#""*""#, r#""s3:*""#, r#"["*", "s3:GetObject"]"#] {
+            let json = format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":{actions},"Resource":"*"}}]}}"#);
+            let policy = parse(json.as_bytes(), &Kind::Identity).unwrap();
+            assert_eq!(evaluate([&policy], &request("admin:CreateUser", "", Some("u"), &[])), Decision::ImplicitDeny, "{actions}");
+        }
+        let deny_all =
+            parse(br#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#, &Kind::Identity).unwrap();
+        let admin = crate::canned::policy("consoleAdmin").unwrap();
+        assert_eq!(evaluate([&admin], &request("admin:CreateUser", "", Some("u"), &[])), Decision::Allow);
+        assert!(matches!(evaluate([&admin, &deny_all], &request("admin:CreateUser", "", Some("u"), &[])), Decision::ExplicitDeny(_)));
     }
 
     #[test]

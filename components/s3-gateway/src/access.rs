@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use policy::{Decision, Kind, Policy, RequestContext};
 use s3s::access::{S3Access, S3AccessContext};
-use s3s::dto::{CopyObjectInput, CopySource, DeleteObjectsInput, UploadPartCopyInput};
+use s3s::dto::{CopyObjectInput, CopySource, DeleteObjectsInput, PostObjectInput, UploadPartCopyInput};
 use s3s::path::S3Path;
 use s3s::{S3Request, S3Result, s3_error};
 
@@ -51,16 +51,29 @@ pub fn condition_values(uri: &http::Uri, headers: &http::HeaderMap) -> Vec<(&'st
         values.push(("aws:sourceip", address.to_owned()));
     }
     values.push(("aws:securetransport", (uri.scheme_str() == Some("https")).to_string()));
-    for pair in uri.query().unwrap_or_default().split('&') {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let key = match name {
+    // Decoded as s3s decodes the query ('+' is a space, names too), so that a condition sees
+    // the prefix the listing uses.
+    for (name, value) in query_pairs(uri) {
+        let key = match name.as_str() {
             "prefix" => "s3:prefix",
             "delimiter" => "s3:delimiter",
             _ => continue,
         };
-        values.push((key, urlencoding::decode(value).map(|value| value.into_owned()).unwrap_or_default()));
+        values.push((key, value));
     }
     values
+}
+
+fn query_pairs(uri: &http::Uri) -> impl Iterator<Item = (String, String)> + '_ {
+    uri.query().unwrap_or_default().split('&').filter(|pair| !pair.is_empty()).map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (crate::admin::decode(name), crate::admin::decode(value))
+    })
+}
+
+/// Whether the request names a version (`?versionId=`): IAM has other actions for those.
+fn names_version(uri: &http::Uri) -> bool {
+    query_pairs(uri).any(|(name, value)| name == "versionId" && !value.is_empty())
 }
 
 /// The decision for one request: Ok, or AccessDenied (logged).
@@ -105,7 +118,11 @@ fn bucket_policy(bucket: &str) -> S3Result<Option<Policy>> {
         return Ok(known);
     }
     let policy = match objects::get_bucket_config(bucket, "policy") {
-        Ok(Some(json)) => policy::parse(&json, &Kind::Bucket(bucket.to_owned())).ok(),
+        // Validated when put; one that no longer parses must not silently drop its Denies.
+        Ok(Some(json)) => Some(policy::parse(&json, &Kind::Bucket(bucket.to_owned())).map_err(|why| {
+            eprintln!("tessera audit: the policy of bucket {bucket} does not parse ({why}): denying");
+            s3_error!(AccessDenied, "Access Denied")
+        })?),
         Ok(None) | Err(objects::ObjectError::NoSuchBucket) => None,
         Err(error) => return Err(crate::errors::s3_error(error)),
     };
@@ -126,15 +143,15 @@ impl NodeAccess {
         request.credentials.as_ref().map(|credentials| credentials.access_key.clone())
     }
 
-    /// A copy also reads its source: GetObject on it is needed too.
+    /// A copy also reads its source: GetObject (GetObjectVersion) on it is needed too.
     fn check_copy_source<T>(&self, request: &S3Request<T>, source: &CopySource) -> S3Result<()> {
-        let CopySource::Bucket { bucket, key, .. } = source else {
+        let CopySource::Bucket { bucket, key, version_id } = source else {
             return Err(s3_error!(NotImplemented, "access points are not supported"));
         };
         let principal = Self::principal(request);
         let ask = Ask {
             principal: principal.as_deref(),
-            action: "s3:GetObject".into(),
+            action: if version_id.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" }.into(),
             bucket: Some(bucket),
             resource: object_arn(bucket, key),
             values: condition_values(&request.uri, &request.headers),
@@ -147,8 +164,8 @@ impl NodeAccess {
 impl S3Access for NodeAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let operation = cx.s3_op().name();
-        // Decided key by key in `delete_objects`.
-        if operation == "DeleteObjects" {
+        // Decided key by key in `delete_objects`; a form upload by the key in its form.
+        if operation == "DeleteObjects" || operation == "PostObject" {
             return Ok(());
         }
         let (bucket, resource) = match cx.s3_path() {
@@ -159,7 +176,11 @@ impl S3Access for NodeAccess {
         let principal = cx.credentials().map(|credentials| credentials.access_key.clone());
         let ask = Ask {
             principal: principal.as_deref(),
-            action: policy::actions::for_operation(operation),
+            action: if names_version(cx.uri()) {
+                policy::actions::for_version_of(operation)
+            } else {
+                policy::actions::for_operation(operation)
+            },
             bucket: bucket.as_deref(),
             resource,
             values: condition_values(cx.uri(), cx.headers()),
@@ -175,6 +196,18 @@ impl S3Access for NodeAccess {
         self.check_copy_source(request, &request.input.copy_source)
     }
 
+    async fn post_object(&self, request: &mut S3Request<PostObjectInput>) -> S3Result<()> {
+        let principal = Self::principal(request);
+        let ask = Ask {
+            principal: principal.as_deref(),
+            action: "s3:PutObject".into(),
+            bucket: Some(&request.input.bucket),
+            resource: object_arn(&request.input.bucket, &request.input.key),
+            values: condition_values(&request.uri, &request.headers),
+        };
+        authorize(&self.root_access_key, &ask)
+    }
+
     async fn delete_objects(&self, request: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
         let principal = Self::principal(request);
         let bucket = request.input.bucket.clone();
@@ -183,7 +216,7 @@ impl S3Access for NodeAccess {
         for object in &request.input.delete.objects {
             let ask = Ask {
                 principal: principal.as_deref(),
-                action: "s3:DeleteObject".into(),
+                action: if object.version_id.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" }.into(),
                 bucket: Some(&bucket),
                 resource: object_arn(&bucket, &object.key),
                 values: values.clone(),

@@ -43,6 +43,9 @@ fn rule_from_s3(rule: LifecycleRule, ids: &mut HashSet<String>) -> S3Result<Rule
     {
         return Err(s3_error!(NotImplemented, "rule {id}: transitions to other storage classes are not supported"));
     }
+    if rule.filter.is_some() && rule.prefix.is_some() {
+        return Err(s3_error!(MalformedXML, "rule {id}: a rule has a Filter or a Prefix, not both"));
+    }
     let (prefix, tags) = match rule.filter {
         Some(filter) => {
             if filter.object_size_greater_than.is_some()

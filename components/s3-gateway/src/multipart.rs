@@ -37,6 +37,10 @@ pub fn create_multipart_upload(request: S3Request<CreateMultipartUploadInput>) -
         return Err(s3_error!(NotImplemented, "Full-object checksums of multipart uploads are not supported; composite ones are"));
     }
     let algorithm = input.checksum_algorithm.as_ref().map(|algorithm| algorithm.as_str().to_ascii_lowercase());
+    // S3 combines CRC64NVME only over the whole object (FULL_OBJECT), never as a composite.
+    if algorithm.as_deref() == Some("crc64nvme") {
+        return Err(s3_error!(InvalidRequest, "The CRC64NVME checksum algorithm supports only the FULL_OBJECT checksum type"));
+    }
     let upload_id = objects::create_multipart_upload(&input.bucket, &input.key, &options, algorithm.as_deref()).map_err(s3_error)?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(input.bucket),
@@ -112,16 +116,28 @@ pub fn upload_part_copy(request: S3Request<UploadPartCopyInput>) -> S3Result<S3R
         input.copy_source_if_unmodified_since.as_ref(),
     )?;
     let length = content_range.map_or(source.size, |range| range.length);
+    // A part of an upload created with a checksum algorithm carries that checksum, copied or not.
+    let algorithm = objects::list_parts(&input.bucket, &input.key, &input.upload_id, 10_000, 1).map_err(s3_error)?.checksum_algorithm;
+    let algorithm = algorithm.map(|name| ChecksumAlgorithm::from(name.to_ascii_uppercase()));
+    let mut checksums = crate::headers::BodyChecksums::new(Checksum::default(), algorithm.as_ref(), &http::HeaderMap::new())?;
     let upload = objects::begin_part(&input.bucket, &input.key, &input.upload_id, number, Some(length), None).map_err(s3_error)?;
     while let Some(chunk) = download.read().map_err(s3_error)? {
+        checksums.update(&chunk);
         upload.write(&chunk).map_err(s3_error)?;
     }
+    let computed = checksums.finish(None)?;
+    upload.set_checksums(&computed);
     let part = upload.finish().map_err(s3_error)?;
+    let checksum = crate::headers::checksum_from(&computed);
     Ok(S3Response::new(UploadPartCopyOutput {
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(ETag::Strong(part.etag)),
             last_modified: Some(timestamp(part.modified_ms)),
-            ..Default::default()
+            checksum_crc32: checksum.checksum_crc32,
+            checksum_crc32c: checksum.checksum_crc32c,
+            checksum_crc64nvme: checksum.checksum_crc64nvme,
+            checksum_sha1: checksum.checksum_sha1,
+            checksum_sha256: checksum.checksum_sha256,
         }),
         ..Default::default()
     }))

@@ -252,6 +252,7 @@ pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<C
         Some(TaggingDirective::REPLACE) => crate::tagging::parse_header(input.tagging.as_deref())?,
         Some(other) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive {other}")),
     };
+    let copied_checksums = whole_object_checksums(&source);
     let options = if replace {
         let mut user_metadata: Vec<(String, String)> = input.metadata.unwrap_or_default().into_iter().collect();
         user_metadata.sort();
@@ -266,7 +267,7 @@ pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<C
             content_type: input.content_type,
             user_metadata,
             headers: stored_headers,
-            checksums: source.checksums,
+            checksums: copied_checksums.clone(),
             condition: None,
             tags,
             size: Some(source.size),
@@ -277,7 +278,7 @@ pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<C
             content_type: source.content_type,
             user_metadata: source.user_metadata,
             headers: source.headers,
-            checksums: source.checksums,
+            checksums: copied_checksums.clone(),
             condition: None,
             tags,
             size: Some(source.size),
@@ -299,6 +300,12 @@ pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<C
         copy_source_version_id: version_header(&source.version_id),
         ..Default::default()
     }))
+}
+
+/// The checksums a copy can carry over: a composite one ("…-N") describes the source's parts,
+/// which a copy (a single upload) does not have.
+fn whole_object_checksums(source: &ObjectInfo) -> Vec<(String, String)> {
+    source.checksums.iter().filter(|(_, value)| !value.contains('-')).cloned().collect()
 }
 
 /// `x-amz-copy-source-if-*` of CopyObject and UploadPartCopy, against the source (as S3: a
