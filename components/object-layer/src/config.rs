@@ -58,8 +58,14 @@ fn write(set: &ErasureSet, path: &str, document: Option<Vec<u8>>, max_bytes: usi
 }
 
 pub fn get_bucket(set: &ErasureSet, bucket: &str, name: &str) -> Result<Option<Vec<u8>>, ObjectError> {
-    let path = format!("{bucket}/.config.{}", checked_name(name)?);
     buckets::head(set, bucket)?;
+    get_bucket_unchecked(set, bucket, name)
+}
+
+/// `get_bucket` for a caller that already knows the bucket exists (a put, a delete): one
+/// quorum read fewer on the hot path.
+pub fn get_bucket_unchecked(set: &ErasureSet, bucket: &str, name: &str) -> Result<Option<Vec<u8>>, ObjectError> {
+    let path = format!("{bucket}/.config.{}", checked_name(name)?);
     read(set, &path, MAX_BUCKET_DOCUMENT_BYTES)
 }
 

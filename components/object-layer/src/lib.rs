@@ -105,7 +105,9 @@ impl Guest for ObjectLayer {
     }
 
     fn get_bucket_versioning(bucket: String) -> Result<VersioningState, wit::ObjectError> {
-        Ok(match versioning::mode(&set::ErasureSet::open()?, &bucket)? {
+        let set = set::ErasureSet::open()?;
+        buckets::head(&set, &bucket)?;
+        Ok(match versioning::mode(&set, &bucket)? {
             versioning::Mode::Unversioned => VersioningState::Unversioned,
             versioning::Mode::Enabled => VersioningState::Enabled,
             versioning::Mode::Suspended => VersioningState::Suspended,

@@ -20,8 +20,9 @@ pub enum Mode {
     Suspended,
 }
 
+/// The bucket's mode; the caller has checked that the bucket exists.
 pub fn mode(set: &ErasureSet, bucket: &str) -> Result<Mode, ObjectError> {
-    Ok(match config::get_bucket(set, bucket, CONFIG)?.as_deref() {
+    Ok(match config::get_bucket_unchecked(set, bucket, CONFIG)?.as_deref() {
         Some(b"Enabled") => Mode::Enabled,
         Some(b"Suspended") => Mode::Suspended,
         _ => Mode::Unversioned,
