@@ -9,6 +9,7 @@ mod client;
 mod drive;
 mod erasure;
 mod erasure_bench;
+mod guest_log;
 mod locks;
 mod maintenance;
 mod runtime;

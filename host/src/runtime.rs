@@ -116,7 +116,7 @@ pub fn host_linker(engine: &Engine) -> Result<Linker<State>> {
 /// A store over `drives` whose instances see `env`.
 pub fn new_store(engine: &Engine, drives: &DriveSet, env: &[(String, String)]) -> Store<State> {
     let mut wasi = WasiCtx::builder();
-    wasi.inherit_stdout().inherit_stderr();
+    wasi.inherit_stdout().stderr(crate::guest_log::GuestLog);
     for (name, value) in env {
         wasi.env(name, value);
     }
