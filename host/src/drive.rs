@@ -169,17 +169,7 @@ pub enum HostDriveError {
     Trap(wasmtime::Error),
 }
 
-impl From<Fault> for DriveError {
-    fn from(fault: Fault) -> Self {
-        match fault {
-            Fault::NotFound => DriveError::NotFound,
-            Fault::InvalidPath(why) => DriveError::InvalidPath(why),
-            Fault::NotEmpty => DriveError::NotEmpty,
-            Fault::TooLarge => DriveError::TooLarge,
-            Fault::Faulty(why) => DriveError::Faulty(why),
-        }
-    }
-}
+drive_core::fault_into_drive_error!(DriveError);
 
 impl From<Fault> for HostDriveError {
     fn from(fault: Fault) -> Self {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use std::time::Duration;
 
-use drive_core::local::{Fault, HeldLock, LocalDrive, OpenFile, PendingFile, poll_with_backoff};
+use drive_core::local::{HeldLock, LocalDrive, OpenFile, PendingFile, poll_with_backoff};
 
 mod bindings {
     wit_bindgen::generate!({
@@ -33,17 +33,7 @@ pub struct Reader(OpenFile);
 /// A held lock file; dropping it removes the file.
 pub struct Lease(#[allow(dead_code)] HeldLock);
 
-impl From<Fault> for DriveError {
-    fn from(fault: Fault) -> Self {
-        match fault {
-            Fault::NotFound => DriveError::NotFound,
-            Fault::InvalidPath(why) => DriveError::InvalidPath(why),
-            Fault::NotEmpty => DriveError::NotEmpty,
-            Fault::TooLarge => DriveError::TooLarge,
-            Fault::Faulty(why) => DriveError::Faulty(why),
-        }
-    }
-}
+drive_core::fault_into_drive_error!(DriveError);
 
 /// The preopens, by guest path, in name order.
 fn preopened_paths() -> Vec<String> {

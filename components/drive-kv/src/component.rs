@@ -4,7 +4,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use drive_core::local::Fault;
 
 use crate::drive::{KvDrive, KvWriter};
 use crate::kv_lock::{self, KvLease};
@@ -94,15 +93,7 @@ pub struct Reader {
 
 pub struct Lease(#[allow(dead_code)] KvLease<Bucket>);
 
-fn drive_error(fault: Fault) -> DriveError {
-    match fault {
-        Fault::NotFound => DriveError::NotFound,
-        Fault::InvalidPath(why) => DriveError::InvalidPath(why),
-        Fault::NotEmpty => DriveError::NotEmpty,
-        Fault::TooLarge => DriveError::TooLarge,
-        Fault::Faulty(why) => DriveError::Faulty(why),
-    }
-}
+drive_core::fault_into_drive_error!(DriveError);
 
 impl Guest for DriveKv {
     type Drive = Drive;
@@ -118,7 +109,7 @@ impl Guest for DriveKv {
     }
 
     fn write_file_all(writes: Vec<(DriveBorrow<'_>, String, Vec<u8>)>) -> Vec<Result<(), DriveError>> {
-        writes.iter().map(|(drive, path, data)| drive.get::<Drive>().0.write_file(path, data).map_err(drive_error)).collect()
+        writes.iter().map(|(drive, path, data)| drive.get::<Drive>().0.write_file(path, data).map_err(DriveError::from)).collect()
     }
 }
 
@@ -129,55 +120,55 @@ impl GuestDrive for Drive {
 
     /// Key-value stores do not report space: zeros ("unknown") once the store answers.
     fn usage(&self) -> Result<DriveUsage, DriveError> {
-        self.0.check().map_err(drive_error)?;
+        self.0.check().map_err(DriveError::from)?;
         Ok(DriveUsage { total_bytes: 0, free_bytes: 0 })
     }
 
     fn read_file(&self, path: String, max_bytes: u32) -> Result<Vec<u8>, DriveError> {
-        self.0.read_file(&path, max_bytes).map_err(drive_error)
+        self.0.read_file(&path, max_bytes).map_err(DriveError::from)
     }
 
     fn read_range(&self, path: String, offset: u64, length: u32) -> Result<Vec<u8>, DriveError> {
-        self.0.read_range(&path, offset, length).map_err(drive_error)
+        self.0.read_range(&path, offset, length).map_err(DriveError::from)
     }
 
     fn write_file(&self, path: String, data: Vec<u8>) -> Result<(), DriveError> {
-        self.0.write_file(&path, &data).map_err(drive_error)
+        self.0.write_file(&path, &data).map_err(DriveError::from)
     }
 
     fn create_file(&self, path: String) -> Result<wit::Writer, DriveError> {
-        let writer = self.0.create_file(&path).map_err(drive_error)?;
+        let writer = self.0.create_file(&path).map_err(DriveError::from)?;
         Ok(wit::Writer::new(Writer(RefCell::new(writer))))
     }
 
     fn rename(&self, source: String, destination: String) -> Result<(), DriveError> {
-        self.0.rename(&source, &destination).map_err(drive_error)
+        self.0.rename(&source, &destination).map_err(DriveError::from)
     }
 
     fn delete(&self, path: String, recursive: bool) -> Result<(), DriveError> {
-        self.0.delete(&path, recursive).map_err(drive_error)
+        self.0.delete(&path, recursive).map_err(DriveError::from)
     }
 
     fn prune_empty_dirs(&self, path: String, stop_at: String) -> Result<(), DriveError> {
-        self.0.prune_empty_dirs(&path, &stop_at).map_err(drive_error)
+        self.0.prune_empty_dirs(&path, &stop_at).map_err(DriveError::from)
     }
 
     fn make_dir(&self, path: String) -> Result<(), DriveError> {
-        self.0.make_dir(&path).map_err(drive_error)
+        self.0.make_dir(&path).map_err(DriveError::from)
     }
 
     fn list_dir(&self, path: String) -> Result<Vec<DirEntry>, DriveError> {
-        let entries = self.0.list_dir(&path).map_err(drive_error)?;
+        let entries = self.0.list_dir(&path).map_err(DriveError::from)?;
         Ok(entries.into_iter().map(|entry| DirEntry { name: entry.name, is_dir: entry.is_dir }).collect())
     }
 
     fn stat(&self, path: String) -> Result<FileInfo, DriveError> {
-        let info = self.0.stat(&path).map_err(drive_error)?;
+        let info = self.0.stat(&path).map_err(DriveError::from)?;
         Ok(FileInfo { size: info.size, is_dir: info.is_dir, modified_ms: info.modified_ms })
     }
 
     fn open_file(&self, path: String) -> Result<wit::Reader, DriveError> {
-        let record = self.0.open_file(&path).map_err(drive_error)?;
+        let record = self.0.open_file(&path).map_err(DriveError::from)?;
         Ok(wit::Reader::new(Reader { drive: self.0.clone(), record }))
     }
 }
@@ -194,17 +185,17 @@ impl GuestReader for Reader {
         if length as usize > drive_core::local::MAX_CHUNK_BYTES {
             return Err(DriveError::TooLarge);
         }
-        self.drive.read_record(&self.record, offset, length as usize).map_err(drive_error)
+        self.drive.read_record(&self.record, offset, length as usize).map_err(DriveError::from)
     }
 }
 
 impl GuestWriter for Writer {
     fn append(&self, data: Vec<u8>) -> Result<(), DriveError> {
-        self.0.borrow_mut().append(&data).map_err(drive_error)
+        self.0.borrow_mut().append(&data).map_err(DriveError::from)
     }
 
     fn commit(&self) -> Result<(), DriveError> {
-        self.0.borrow_mut().commit().map_err(drive_error)
+        self.0.borrow_mut().commit().map_err(DriveError::from)
     }
 
     fn abort(&self) {
