@@ -14,6 +14,7 @@ mod locks;
 mod maintenance;
 mod runtime;
 mod server;
+mod transform;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -21,7 +21,7 @@ const DEFAULT_FUZZ_CASES: u64 = 2_000_000;
 const WASMTIME_CLI_VERSION: &str = "48.0.8";
 
 /// Components built for wasm32-wasip2, by crate name.
-const COMPONENTS: &[&str] = &["s3-gateway", "object-layer", "drive-fs", "drive-kv", "kv-fs", "erasure-bench"];
+const COMPONENTS: &[&str] = &["s3-gateway", "object-layer", "drive-fs", "drive-kv", "kv-fs", "to-markdown", "erasure-bench"];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

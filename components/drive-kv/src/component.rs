@@ -4,7 +4,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-
 use crate::drive::{KvDrive, KvWriter};
 use crate::kv_lock::{self, KvLease};
 use crate::records::FileRecord;
