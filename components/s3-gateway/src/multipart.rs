@@ -85,14 +85,14 @@ pub async fn upload_part(request: S3Request<UploadPartInput>) -> S3Result<S3Resp
     let verified = checksums.finish(trailers.as_ref())?;
     upload.set_checksums(&verified);
     let part = upload.finish().map_err(s3_error)?;
-    let find = |name: &str| verified.iter().find(|(algorithm, _)| algorithm == name).map(|(_, value)| value.clone());
+    let checksum = crate::headers::checksum_from(&verified);
     Ok(S3Response::new(UploadPartOutput {
         e_tag: Some(ETag::Strong(part.etag)),
-        checksum_crc32: find("crc32"),
-        checksum_crc32c: find("crc32c"),
-        checksum_crc64nvme: find("crc64nvme"),
-        checksum_sha1: find("sha1"),
-        checksum_sha256: find("sha256"),
+        checksum_crc32: checksum.checksum_crc32,
+        checksum_crc32c: checksum.checksum_crc32c,
+        checksum_crc64nvme: checksum.checksum_crc64nvme,
+        checksum_sha1: checksum.checksum_sha1,
+        checksum_sha256: checksum.checksum_sha256,
         ..Default::default()
     }))
 }
