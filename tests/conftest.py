@@ -75,17 +75,18 @@ class Server:
                 self.process.wait(timeout=STOP_TIMEOUT_S)
 
 
-def start_server(work_dir: Path, drive_count: int = 4, extra_args=()) -> Server:
+def start_server(work_dir: Path, drive_count: int = 4, extra_args=(), port=None, extra_env=None) -> Server:
+    """Starts `tessera serve` over drives in `work_dir` (on `port`, to restart a stopped one)."""
     drives = [work_dir / f"d{index}" for index in range(1, drive_count + 1)]
-    port = free_port()
-    env = dict(os.environ, TESSERA_ROOT_USER=ROOT_USER, TESSERA_ROOT_PASSWORD=ROOT_PASSWORD, RUST_LOG="info")
+    port = port or free_port()
+    env = dict(os.environ, TESSERA_ROOT_USER=ROOT_USER, TESSERA_ROOT_PASSWORD=ROOT_PASSWORD, RUST_LOG="info", **(extra_env or {}))
     args = [tessera_binary(), "serve", "--address", f"127.0.0.1:{port}", "--drives", *map(str, drives), *extra_args]
     return launch(args, port, drives, work_dir / "server.log", env)
 
 
 def launch(args, port: int, drives, log_path: Path, env=None) -> Server:
     """Starts a server process and waits until it listens on `port` (bounded)."""
-    with open(log_path, "wb") as log:
+    with open(log_path, "ab") as log:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     server = Server(f"http://127.0.0.1:{port}", port, drives, process, log_path)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S

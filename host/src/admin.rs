@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 
 use crate::admin_iam;
+use crate::admin_replication;
 use crate::client::{S3Client, sigv4::Signer};
 
 /// Objects per heal step: small enough that a step answers within a second or two.
@@ -49,6 +50,9 @@ enum AdminCommand {
     /// writeonly, consoleAdmin).
     #[command(subcommand)]
     Policy(admin_iam::PolicyCommand),
+    /// Replication of a bucket to other S3 endpoints.
+    #[command(subcommand)]
+    Replicate(admin_replication::ReplicateCommand),
 }
 
 #[derive(clap::Args)]
@@ -109,12 +113,14 @@ pub async fn run(args: AdminArgs) -> Result<i32> {
         secret_key: args.secret_key.clone().unwrap_or_else(|| "tesseraadmin".into()),
         region: "us-east-1".into(),
     };
+    let own = Signer { access_key: signer.access_key.clone(), secret_key: signer.secret_key.clone(), region: signer.region.clone() };
     let client = S3Client::new(&args.endpoint, signer, 1)?;
     match args.command {
         AdminCommand::Heal(heal) => run_heal(&client, &heal).await,
         AdminCommand::Info => run_info(&client, &args.endpoint).await,
         AdminCommand::User(command) => admin_iam::run_user(&client, command).await,
         AdminCommand::Policy(command) => admin_iam::run_policy(&client, command).await,
+        AdminCommand::Replicate(command) => admin_replication::run(&client, args.endpoint.trim_end_matches('/'), &own, command).await,
     }
 }
 

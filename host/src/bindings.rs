@@ -22,7 +22,7 @@ mod generated {
     });
 }
 
-pub use generated::exports::tessera::node::maintenance;
+pub use generated::exports::tessera::node::{maintenance, replication};
 pub use generated::tessera::node::{drive, erasure, locks};
 /// The node's exports the host calls (`maintenance`), found on an instance of the node.
 pub use generated::{Host_ as NodeExports, Host_Pre as NodeExportsPre};

@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_iam;
+mod admin_replication;
 mod bench;
 mod bindings;
 mod client;
@@ -12,6 +13,7 @@ mod erasure_bench;
 mod guest_log;
 mod locks;
 mod maintenance;
+mod replication;
 mod runtime;
 mod server;
 mod transform;
@@ -108,6 +110,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Ok(seconds) = std::env::var("TESSERA_LIFECYCLE_DAY_SECONDS") {
         env.push(("TESSERA_LIFECYCLE_DAY_SECONDS".into(), seconds));
     }
+    // The longest wait between replication retries (5 minutes unless set; tests shorten it).
+    if let Ok(seconds) = std::env::var("TESSERA_REPLICATION_MAX_BACKOFF_SECONDS") {
+        env.push(("TESSERA_REPLICATION_MAX_BACKOFF_SECONDS".into(), seconds));
+    }
     let node = runtime::Node::load(runtime::NodeConfig { drives, env })?;
     let listener = tokio::net::TcpListener::bind(args.address).await.with_context(|| format!("binding {}", args.address))?;
     let address = listener.local_addr()?;
@@ -136,6 +142,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let node = std::sync::Arc::new(node);
     node.drives().spawn_prober();
     maintenance::spawn(node.clone(), std::time::Duration::from_secs(args.scan_interval));
+    replication::spawn(node.clone());
     server::serve(listener, node).await
 }
 

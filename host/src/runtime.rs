@@ -140,13 +140,14 @@ fn engine_config() -> Config {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(instances)
         .total_stacks(instances)
-        // A composed node holds several core instances and memories (one per component).
-        .total_core_instances(instances * 16)
+        // A composed node holds several core instances and memories (one per component: the
+        // node has three; the standalone composition, which tests load, five).
+        .total_core_instances(instances * 24)
         .total_memories(instances * 4)
-        .total_tables(instances * 8)
-        .max_core_instances_per_component(16)
-        .max_memories_per_component(4)
-        .max_tables_per_component(8)
+        .total_tables(instances * 16)
+        .max_core_instances_per_component(24)
+        .max_memories_per_component(8)
+        .max_tables_per_component(16)
         .max_memory_size(MAX_MEMORY_BYTES)
         .linear_memory_keep_resident(LINEAR_MEMORY_KEEP_RESIDENT_BYTES)
         .max_unused_warm_slots(instances / 4);

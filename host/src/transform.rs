@@ -1,7 +1,7 @@
 //! Batch transforms in wasmtime: a transform component (`wit/transform.wit`) run on one
 //! object under a fuel limit, so that a transform that loops forever is stopped instead of the
-//! node. Today this is the test harness of the built-in `to-markdown`; the batch runner
-//! (issue 8) grows from it.
+//! node. Today this is the test harness of the built-in `to-markdown` and `guardrail`; the
+//! batch runner (issue 8) grows from it.
 
 #[cfg(test)]
 mod tests {
@@ -79,5 +79,29 @@ mod tests {
         // Out of fuel is a trap the runner reports, never a hang.
         let starved = transform(&engine, &component, 10_000, "docs/page.html", html).await;
         assert!(starved.is_err_and(|error| format!("{error:?}").contains("fuel")));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn guardrail_redacts_in_wasm_and_counts_what_it_found() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/release/guardrail.wasm");
+        assert!(path.exists(), "{} is missing: run the tests with `cargo xtask test`", path.display());
+        let engine = engine();
+        let component = Component::from_file(&engine, &path).unwrap();
+        let text = b"Refund ann@example.com on card 4111 1111 1111 1111, not order 4111 1111 1111 1112.\n";
+        match transform(&engine, &component, 5_000_000_000, "mail/refund.txt", text).await.unwrap() {
+            Verdict::Outputs(outputs) => {
+                assert_eq!(outputs.len(), 1);
+                assert_eq!(outputs[0].key, "mail/refund.txt");
+                let redacted = String::from_utf8(outputs[0].content.clone()).unwrap();
+                assert_eq!(redacted, "Refund [REDACTED:email] on card [REDACTED:card], not order 4111 1111 1111 1112.\n");
+                assert!(outputs[0].user_metadata.contains(&("guardrail-redactions".into(), "email=1,card=1".into())));
+            }
+            other => panic!("expected outputs, got {other:?}"),
+        }
+        // Binary is skipped, not mangled.
+        match transform(&engine, &component, 5_000_000_000, "photo.jpg", b"\xff\xd8").await.unwrap() {
+            Verdict::Skip(why) => assert!(why.contains("photo.jpg"), "{why}"),
+            other => panic!("expected a skip, got {other:?}"),
+        }
     }
 }

@@ -21,7 +21,8 @@ const DEFAULT_FUZZ_CASES: u64 = 2_000_000;
 const WASMTIME_CLI_VERSION: &str = "48.0.8";
 
 /// Components built for wasm32-wasip2, by crate name.
-const COMPONENTS: &[&str] = &["s3-gateway", "object-layer", "drive-fs", "drive-kv", "kv-fs", "to-markdown", "erasure-bench"];
+const COMPONENTS: &[&str] =
+    &["s3-gateway", "object-layer", "replication", "drive-fs", "drive-kv", "kv-fs", "to-markdown", "guardrail", "erasure-bench"];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -169,6 +170,18 @@ fn test() -> Result<()> {
         "drive-kv",
         "--package",
         "kv-fs",
+        "--package",
+        "policy",
+        "--package",
+        "to-markdown",
+        "--package",
+        "guardrail",
+        "--package",
+        "sigv4",
+        "--package",
+        "secret-box",
+        "--package",
+        "replication-config",
     ]))?;
     step("building the AWS SDK for Rust client check (tests/sdk-rust, its own workspace)");
     run_command(

@@ -43,6 +43,8 @@ pub fn info(bucket: &str, key: &str, version: &ObjectVersion) -> ObjectInfo {
         checksums: version.checksums.clone(),
         tags: version.tags.clone(),
         version_id: version.version_id.clone(),
+        replication_status: version.replication.map(crate::put::wit_replication_status),
+        replication_task: None,
     }
 }
 

@@ -15,6 +15,7 @@ mod meta;
 mod multipart;
 mod names;
 mod put;
+mod replication;
 mod set;
 mod shard_io;
 mod status;
@@ -93,7 +94,7 @@ impl Guest for ObjectLayer {
     }
 
     fn delete(bucket: String, key: String, version_id: Option<String>) -> Result<DeleteResult, wit::ObjectError> {
-        Ok(put::delete(&set::ErasureSet::open()?, &bucket, &key, version_id.as_deref())?)
+        Ok(put::delete(&set::ErasureSet::open()?, &bucket, &key, version_id.as_deref(), put::DeleteOrigin::Client)?)
     }
 
     fn list_objects(bucket: String, query: ListQuery) -> Result<ListPage, wit::ObjectError> {
@@ -205,6 +206,56 @@ impl Guest for ObjectLayer {
 
     fn set_node_config(name: String, document: Option<Vec<u8>>, if_match: Option<String>) -> Result<(), wit::ObjectError> {
         Ok(config::set_node(&set::ErasureSet::open()?, &name, document, if_match.as_deref())?)
+    }
+
+    fn replicate_delete(bucket: String, key: String, source: wit::ReplicaSource) -> Result<DeleteResult, wit::ObjectError> {
+        Ok(put::delete(&set::ErasureSet::open()?, &bucket, &key, None, put::DeleteOrigin::Replica(&source))?)
+    }
+
+    fn list_replication_tasks(bucket: Option<String>, due_only: bool, max: u32) -> Result<Vec<wit::ReplicationTask>, wit::ObjectError> {
+        let tasks = replication::list_tasks(&set::ErasureSet::open()?, bucket.as_deref(), due_only, max as usize)?;
+        Ok(tasks.into_iter().map(wit_task).collect())
+    }
+
+    fn get_replication_task(id: String) -> Result<Option<wit::ReplicationTask>, wit::ObjectError> {
+        Ok(replication::get_task(&set::ErasureSet::open()?, &id)?.map(wit_task))
+    }
+
+    fn update_replication_task(task: wit::ReplicationTask, done: bool) -> Result<(), wit::ObjectError> {
+        let task = replication::Task {
+            id: task.id,
+            bucket: task.bucket,
+            key: task.key,
+            version_id: task.version_id,
+            modified_ms: task.modified_ms,
+            is_delete: task.is_delete,
+            enqueued_ms: task.enqueued_ms,
+            attempts: task.attempts,
+            next_attempt_ms: task.next_attempt_ms,
+            last_error: task.last_error,
+            done_targets: task.done_targets,
+        };
+        Ok(replication::update_task(&set::ErasureSet::open()?, &task, done)?)
+    }
+
+    fn queue_replication(bucket: String, key: String) -> Result<bool, wit::ObjectError> {
+        Ok(replication::queue_latest(&set::ErasureSet::open()?, &bucket, &key)?)
+    }
+}
+
+fn wit_task(task: replication::Task) -> wit::ReplicationTask {
+    wit::ReplicationTask {
+        id: task.id,
+        bucket: task.bucket,
+        key: task.key,
+        version_id: task.version_id,
+        modified_ms: task.modified_ms,
+        is_delete: task.is_delete,
+        enqueued_ms: task.enqueued_ms,
+        attempts: task.attempts,
+        next_attempt_ms: task.next_attempt_ms,
+        last_error: task.last_error,
+        done_targets: task.done_targets,
     }
 }
 

@@ -141,12 +141,12 @@ pub fn apply(set: &ErasureSet, bucket: &str, key: &str, rules: &[LifecycleRule])
             by_days || by_date
         });
         if due {
-            put::delete_locked(set, bucket, key, None)?;
+            put::delete_locked(set, bucket, key, None, put::DeleteOrigin::Lifecycle)?;
             // The old current version is noncurrent from now on: a later pass takes it.
             return Ok(1);
         }
     } else if versions.len() == 1 && matching.iter().any(|rule| rule.expired_object_delete_marker) {
-        put::delete_locked(set, bucket, key, Some(&latest.version_id))?;
+        put::delete_locked(set, bucket, key, Some(&latest.version_id), put::DeleteOrigin::Lifecycle)?;
         return Ok(1);
     }
     // Version i became noncurrent when version i - 1 was written.
@@ -157,7 +157,7 @@ pub fn apply(set: &ErasureSet, bucket: &str, key: &str, rules: &[LifecycleRule])
             rule.noncurrent_days.is_some_and(|days| index > kept && now >= noncurrent_since.saturating_add(u64::from(days) * day))
         });
         if due {
-            put::delete_locked(set, bucket, key, Some(&version.version_id))?;
+            put::delete_locked(set, bucket, key, Some(&version.version_id), put::DeleteOrigin::Lifecycle)?;
             expired += 1;
         }
     }

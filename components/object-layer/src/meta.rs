@@ -13,7 +13,7 @@ use thiserror::Error;
 
 const MAGIC: &[u8; 4] = b"TSRM";
 /// The format version this build writes. It reads this one and every earlier one.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 /// The oldest format this build reads (1: no parts list; the data is one `part.1`).
 const OLDEST_FORMAT_VERSION: u16 = 1;
 /// Most parts an object has (as S3).
@@ -82,6 +82,19 @@ pub struct ObjectVersion {
     pub checksums: Vec<(String, String)>,
     /// The object's tags (key, value).
     pub tags: Vec<(String, String)>,
+    /// Where the version stands in replication (format 3); none when nothing replicates it.
+    pub replication: Option<ReplicationState>,
+}
+
+/// `x-amz-replication-status` of a version. It changes without a new version, like tags, but
+/// is advisory: copies that differ only in it still agree (a drive that missed an update
+/// must not turn a readable object unreadable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicationState {
+    Pending = 1,
+    Completed = 2,
+    Failed = 3,
+    Replica = 4,
 }
 
 /// One part of a multipart object.
@@ -210,6 +223,9 @@ fn encode_version(out: &mut Writer, version: &ObjectVersion, format: u16) {
             out.pairs(pairs);
         }
     }
+    if format >= 3 {
+        out.u8(version.replication.map_or(0, |state| state as u8));
+    }
 }
 
 fn decode_version(input: &mut Reader, format: u16) -> Result<ObjectVersion, FormatError> {
@@ -249,6 +265,18 @@ fn decode_version(input: &mut Reader, format: u16) -> Result<ObjectVersion, Form
     let headers = pairs()?;
     let checksums = pairs()?;
     let tags = pairs()?;
+    let replication = if format < 3 {
+        None
+    } else {
+        match input.u8()? {
+            0 => None,
+            1 => Some(ReplicationState::Pending),
+            2 => Some(ReplicationState::Completed),
+            3 => Some(ReplicationState::Failed),
+            4 => Some(ReplicationState::Replica),
+            _ => return Err(FormatError::Invalid("unknown replication state")),
+        }
+    };
     let version = ObjectVersion {
         version_id,
         kind,
@@ -268,6 +296,7 @@ fn decode_version(input: &mut Reader, format: u16) -> Result<ObjectVersion, Form
         headers,
         checksums,
         tags,
+        replication,
     };
     check_version(&version)?;
     Ok(version)
@@ -437,6 +466,7 @@ mod tests {
                 headers: vec![("cache-control".into(), "no-cache".into())],
                 checksums: vec![("crc32".into(), "NSRBwg==".into())],
                 tags: vec![("team".into(), "edge".into())],
+                replication: Some(ReplicationState::Completed),
             }],
         }
     }
@@ -447,6 +477,7 @@ mod tests {
         meta.versions[0].headers.clear();
         meta.versions[0].checksums.clear();
         meta.versions[0].tags.clear();
+        meta.versions[0].replication = None;
         let decoded = ObjectMeta::decode(&meta.encode_as(1)).unwrap();
         assert_eq!(decoded, meta);
         assert_eq!(decoded.versions[0].part_files(), vec![PartFile { name: "part.1".into(), size: 5, start: 0 }]);
@@ -463,6 +494,13 @@ mod tests {
         assert_eq!(meta.versions[0].part_files()[1], PartFile { name: "part.7".into(), size: 2, start: 3 });
         meta.versions[0].parts[1].size = 3;
         assert_eq!(ObjectMeta::decode(&meta.encode()), Err(FormatError::Invalid("part sizes do not add up to the object size")));
+    }
+
+    #[test]
+    fn format_2_files_read_without_a_replication_state() {
+        let mut meta = sample();
+        meta.versions[0].replication = None;
+        assert_eq!(ObjectMeta::decode(&meta.encode_as(2)).unwrap(), meta);
     }
 
     #[test]
@@ -542,6 +580,7 @@ mod tests {
                     headers: Vec::new(),
                     checksums: Vec::new(),
                     tags: Vec::new(),
+                    replication: if marker { None } else { Some(ReplicationState::Replica) },
                 }
             })
     }

@@ -258,6 +258,7 @@ pub fn begin_part(
         tags: Vec::new(),
         size,
         content_md5,
+        replica: None,
     };
     Upload::begin_part(set, bucket.to_owned(), key.to_owned(), upload_dir(upload_id), number, options)
 }
@@ -360,6 +361,7 @@ pub fn complete(
         headers: record.headers,
         checksums,
         tags: record.tags,
+        replication: None,
         data_count: record.data_count,
         parity_count: record.parity_count,
         block_bytes: BLOCK_BYTES as u32,
@@ -370,9 +372,9 @@ pub fn complete(
         parts: chosen.iter().map(|part| PartEntry { number: part.number, size: part.size, etag: part.etag.clone() }).collect(),
     };
     let commit = Commit { set, bucket, key, object_dir: &object_dir };
-    let version = commit.publish(&version, vec![Vec::new(); set.layout.drive_count()], &committed, None)?;
+    let published = commit.publish(&version, vec![Vec::new(); set.layout.drive_count()], &committed, None, None)?;
     remove_upload(set, upload_id);
-    Ok(commit.info(version))
+    Ok(commit.info_of(published))
 }
 
 pub fn abort(set: &ErasureSet, bucket: &str, key: &str, upload_id: &str) -> Result<(), ObjectError> {

@@ -12,15 +12,16 @@ use std::cell::RefCell;
 use md5::{Digest, Md5};
 use simd_kernels::{bitrot, shards};
 
-use crate::bindings::exports::tessera::node::objects::{DeleteResult, GuestUpload, ObjectInfo, PutOptions, WriteCondition};
+use crate::bindings::exports::tessera::node::objects::{DeleteResult, GuestUpload, ObjectInfo, PutOptions, ReplicaSource, WriteCondition};
 use crate::bindings::tessera::node::drive::{self, Drive, DriveError, Writer};
 use crate::bindings::tessera::node::erasure;
 use crate::buckets;
 use crate::error::ObjectError;
 use crate::layout::{BLOCK_BYTES, INLINE_MAX_BYTES, distribution};
 use crate::lock;
-use crate::meta::{self, MAX_META_BYTES, ObjectMeta, ObjectVersion, VersionKind};
+use crate::meta::{self, MAX_META_BYTES, ObjectMeta, ObjectVersion, ReplicationState, VersionKind};
 use crate::names::key_to_path;
+use crate::replication;
 use crate::set::{self, ErasureSet};
 use crate::versioning::{self, Mode};
 
@@ -254,6 +255,7 @@ impl Writing {
             headers: self.options.headers.clone(),
             checksums: self.options.checksums.clone(),
             tags: self.options.tags.clone(),
+            replication: None,
             data_count: self.set.layout.data as u8,
             parity_count: self.set.layout.parity as u8,
             block_bytes: BLOCK_BYTES as u32,
@@ -264,8 +266,9 @@ impl Writing {
             parts: Vec::new(),
         };
         let commit = Commit { set: &self.set, bucket: &self.bucket, key: &self.key, object_dir: &self.object_dir };
-        let version = commit.publish(&version, inline_shards, &committed, self.options.condition.as_ref())?;
-        Ok(commit.info(version))
+        let published =
+            commit.publish(&version, inline_shards, &committed, self.options.condition.as_ref(), self.options.replica.as_ref())?;
+        Ok(commit.info_of(published))
     }
 
     /// A part is always a shard file (even an empty one), committed on a write quorum of drives,
@@ -324,12 +327,30 @@ impl Writing {
             checksums: Vec::new(),
             tags: Vec::new(),
             version_id: String::new(),
+            replication_status: None,
+            replication_task: None,
         })
     }
 
     fn remove_data_dirs(&self) {
         Commit { set: &self.set, bucket: &self.bucket, key: &self.key, object_dir: &self.object_dir }.remove_data_dir(&self.data_dir);
     }
+}
+
+pub fn wit_replication_status(state: ReplicationState) -> crate::bindings::exports::tessera::node::objects::ReplicationStatus {
+    use crate::bindings::exports::tessera::node::objects::ReplicationStatus;
+    match state {
+        ReplicationState::Pending => ReplicationStatus::Pending,
+        ReplicationState::Completed => ReplicationStatus::Completed,
+        ReplicationState::Failed => ReplicationStatus::Failed,
+        ReplicationState::Replica => ReplicationStatus::Replica,
+    }
+}
+
+/// What a commit made visible, and the replication task it queued.
+pub struct Published {
+    pub version: ObjectVersion,
+    pub replication_task: Option<String>,
 }
 
 /// Makes a new version of one object visible: what a put and a multipart completion share.
@@ -342,19 +363,11 @@ pub struct Commit<'a> {
 
 impl Commit<'_> {
     pub fn info(&self, version: ObjectVersion) -> ObjectInfo {
-        ObjectInfo {
-            bucket: self.bucket.to_owned(),
-            key: self.key.to_owned(),
-            size: version.size,
-            etag: version.etag,
-            modified_ms: version.modified_ms,
-            content_type: version.content_type,
-            user_metadata: version.user_metadata,
-            headers: version.headers,
-            checksums: version.checksums,
-            tags: version.tags,
-            version_id: version.version_id,
-        }
+        crate::get::info(self.bucket, self.key, &version)
+    }
+
+    pub fn info_of(&self, published: Published) -> ObjectInfo {
+        ObjectInfo { replication_task: published.replication_task, ..self.info(published.version) }
     }
 
     /// Replaces the metadata on every drive that holds its shards (`committed`, all drives at
@@ -366,30 +379,77 @@ impl Commit<'_> {
         inline_shards: Vec<Vec<u8>>,
         committed: &[bool],
         condition: Option<&WriteCondition>,
-    ) -> Result<ObjectVersion, ObjectError> {
-        let meta_path = set::meta_path(self.object_dir);
-        let version_id = versioning::mode(self.set, self.bucket).and_then(versioning::new_version_id);
-        let version_id = match version_id {
-            Ok(version_id) => version_id,
-            Err(error) => {
-                self.remove_data_dir(&version.data_dir);
-                return Err(error);
-            }
+        replica: Option<&ReplicaSource>,
+    ) -> Result<Published, ObjectError> {
+        let undo = |error: ObjectError| {
+            self.remove_data_dir(&version.data_dir);
+            Err(error)
         };
-        let version = ObjectVersion { version_id, ..version.clone() };
+        let meta_path = set::meta_path(self.object_dir);
+        let mode = match versioning::mode(self.set, self.bucket) {
+            Ok(mode) => mode,
+            Err(error) => return undo(error),
+        };
+        // A replica keeps its source's id (versioned) and time, so that both sites list the
+        // same versions and order them alike.
+        let version = match replica {
+            Some(source) if mode == Mode::Enabled => match versioning::check_version_id(&source.version_id) {
+                Ok(()) => ObjectVersion { version_id: source.version_id.clone(), modified_ms: source.modified_ms, ..version.clone() },
+                Err(error) => return undo(error),
+            },
+            Some(source) => {
+                ObjectVersion { version_id: versioning::NULL_VERSION.into(), modified_ms: source.modified_ms, ..version.clone() }
+            }
+            None => match versioning::new_version_id(mode) {
+                Ok(version_id) => ObjectVersion { version_id, ..version.clone() },
+                Err(error) => return undo(error),
+            },
+        };
         // Commits on one key take turns: each drive then sees the same sequence of versions.
         let _lease = match lock::object(self.bucket, self.key) {
             Ok(lease) => lease,
-            Err(error) => {
-                self.remove_data_dir(&version.data_dir);
-                return Err(error);
-            }
+            Err(error) => return undo(error),
         };
         if let Some(condition) = condition
             && let Err(error) = self.check(condition)
         {
-            self.remove_data_dir(&version.data_dir);
-            return Err(error);
+            return undo(error);
+        }
+        let mut version = version;
+        let mut replication_task = None;
+        if replica.is_some() {
+            version.replication = Some(ReplicationState::Replica);
+            // Unversioned, a replica only replaces an older object: the newer one is already
+            // here, and its own replication reaches the other site.
+            if mode != Mode::Enabled
+                && let Some(current) =
+                    crate::get::agreed_version(&crate::get::read_metas(self.set, self.object_dir), self.set.layout.read_quorum())
+                && replication::newer(
+                    (current.modified_ms, &current.version_id, &current.etag),
+                    (version.modified_ms, &version.version_id, &version.etag),
+                )
+            {
+                let current = current.clone();
+                self.remove_data_dir(&version.data_dir);
+                return Ok(Published { version: current, replication_task: None });
+            }
+        } else {
+            match replication::queue_if_replicated(
+                self.set,
+                self.bucket,
+                self.key,
+                &version.version_id,
+                version.modified_ms,
+                &version.tags,
+                false,
+            ) {
+                Ok(Some(task)) => {
+                    version.replication = Some(ReplicationState::Pending);
+                    replication_task = Some(task);
+                }
+                Ok(None) => {}
+                Err(error) => return undo(error),
+            }
         }
         // Each drive's current metadata: restored if this commit fails, and the base the new
         // version goes on top of (replacing the one with its id: "null" unless versioning).
@@ -414,7 +474,7 @@ impl Commit<'_> {
         for (position, inline_shard) in inline_shards.into_iter().enumerate().filter(|(position, _)| committed[*position]) {
             let previous = previous_metas[position].as_deref().and_then(|bytes| ObjectMeta::decode(bytes).ok());
             let copy = ObjectVersion { shard_index: version.distribution[position], inline_shard, ..version.clone() };
-            let (meta, dropped) = versioning::add_version(previous, copy);
+            let (meta, dropped) = versioning::add_version(previous, copy, replica.is_some());
             let bytes = meta.encode();
             if bytes.len() > MAX_META_BYTES {
                 self.remove_data_dir(&version.data_dir);
@@ -444,7 +504,7 @@ impl Commit<'_> {
                 }
             }
         }
-        Ok(version)
+        Ok(Published { version, replication_task })
     }
 
     /// Puts back what a commit that missed its quorum replaced, so that the failed put leaves
@@ -532,26 +592,85 @@ fn require_alive(writers: &[Option<Writer>], quorum: usize) -> Result<(), Object
     Ok(())
 }
 
+/// Who asks for a delete; it decides whether the delete is replicated.
+pub enum DeleteOrigin<'a> {
+    /// A client: replicated when the bucket's rules take it.
+    Client,
+    /// A lifecycle rule: each site applies its own (as S3, expirations are not replicated).
+    Lifecycle,
+    /// Another site's replication: a delete marker with the source's id and time, or (not
+    /// versioned) the removal of the object unless it is newer than the delete.
+    Replica(&'a ReplicaSource),
+}
+
 /// Deletes an object (see `objects.delete`): under the key's lock, each drive's metadata is
 /// read, changed and written back; data no version points to any more goes last. Fewer than a
 /// write quorum of drives changed: the others are put back.
-pub fn delete(set: &ErasureSet, bucket: &str, key: &str, version_id: Option<&str>) -> Result<DeleteResult, ObjectError> {
+pub fn delete(
+    set: &ErasureSet,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    origin: DeleteOrigin,
+) -> Result<DeleteResult, ObjectError> {
     key_to_path(key)?;
     buckets::head(set, bucket)?;
     let _lease = lock::object(bucket, key)?;
-    delete_locked(set, bucket, key, version_id)
+    delete_locked(set, bucket, key, version_id, origin)
 }
 
 /// `delete` for a caller that holds the key's lock (lifecycle decides and deletes under one).
-pub fn delete_locked(set: &ErasureSet, bucket: &str, key: &str, version_id: Option<&str>) -> Result<DeleteResult, ObjectError> {
+pub fn delete_locked(
+    set: &ErasureSet,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    origin: DeleteOrigin,
+) -> Result<DeleteResult, ObjectError> {
     let key_path = key_to_path(key)?;
     let mode = versioning::mode(set, bucket)?;
     let object_dir = set::object_dir(bucket, &key_path);
     let meta_path = set::meta_path(&object_dir);
-    let marker = match (version_id, mode) {
-        (None, Mode::Enabled | Mode::Suspended) => Some(delete_marker(set, key, versioning::new_version_id(mode)?)),
+    let mut marker = match (version_id, mode, &origin) {
+        (None, Mode::Enabled, DeleteOrigin::Replica(source)) => {
+            versioning::check_version_id(&source.version_id)?;
+            Some(ObjectVersion {
+                modified_ms: source.modified_ms,
+                replication: Some(ReplicationState::Replica),
+                ..delete_marker(set, key, source.version_id.clone())
+            })
+        }
+        (None, Mode::Suspended, DeleteOrigin::Replica(source)) => Some(ObjectVersion {
+            modified_ms: source.modified_ms,
+            replication: Some(ReplicationState::Replica),
+            ..delete_marker(set, key, versioning::NULL_VERSION.into())
+        }),
+        (None, Mode::Enabled | Mode::Suspended, _) => Some(delete_marker(set, key, versioning::new_version_id(mode)?)),
         _ => None,
     };
+    if let (None, None, DeleteOrigin::Replica(source)) = (&marker, version_id, &origin) {
+        let metas = crate::get::read_metas(set, &object_dir);
+        if let Some(current) = crate::get::agreed_version(&metas, set.layout.read_quorum())
+            && replication::newer(
+                (current.modified_ms, &current.version_id, &current.etag),
+                (source.modified_ms, versioning::NULL_VERSION, ""),
+            )
+        {
+            return Ok(DeleteResult { version_id: None, delete_marker: false, replication_task: None });
+        }
+    }
+    let mut replication_task = None;
+    if let (None, DeleteOrigin::Client) = (version_id, &origin) {
+        let (id, modified_ms) = match &marker {
+            Some(marker) => (marker.version_id.clone(), marker.modified_ms),
+            None => (versioning::NULL_VERSION.to_owned(), set::now_ms()),
+        };
+        replication_task = replication::queue_if_replicated(set, bucket, key, &id, modified_ms, &[], true)?;
+        if let (Some(_), Some(marker)) = (&replication_task, &mut marker) {
+            marker.replication = Some(ReplicationState::Pending);
+        }
+    }
+    let in_order = matches!(origin, DeleteOrigin::Replica(_));
     let mut removed_marker = false;
     let mut previous: Vec<Option<Vec<u8>>> = Vec::new();
     let results = set.each(|drive| {
@@ -569,7 +688,7 @@ pub fn delete_locked(set: &ErasureSet, bucket: &str, key: &str, version_id: Opti
         let (kept, freed) = match (&marker, version_id) {
             (Some(marker), _) => {
                 let (meta, freed) =
-                    versioning::add_version(old, ObjectVersion { shard_index: marker.distribution[position], ..marker.clone() });
+                    versioning::add_version(old, ObjectVersion { shard_index: marker.distribution[position], ..marker.clone() }, in_order);
                 (Some(meta), freed)
             }
             (None, Some(id)) => {
@@ -608,9 +727,9 @@ pub fn delete_locked(set: &ErasureSet, bucket: &str, key: &str, version_id: Opti
         return Err(error);
     }
     Ok(match (marker, version_id) {
-        (Some(marker), _) => DeleteResult { version_id: Some(marker.version_id), delete_marker: true },
-        (None, Some(id)) => DeleteResult { version_id: Some(id.to_owned()), delete_marker: removed_marker },
-        (None, None) => DeleteResult { version_id: None, delete_marker: false },
+        (Some(marker), _) => DeleteResult { version_id: Some(marker.version_id), delete_marker: true, replication_task },
+        (None, Some(id)) => DeleteResult { version_id: Some(id.to_owned()), delete_marker: removed_marker, replication_task },
+        (None, None) => DeleteResult { version_id: None, delete_marker: false, replication_task },
     })
 }
 
@@ -627,6 +746,7 @@ fn delete_marker(set: &ErasureSet, key: &str, version_id: String) -> ObjectVersi
         headers: Vec::new(),
         checksums: Vec::new(),
         tags: Vec::new(),
+        replication: None,
         data_count: set.layout.data as u8,
         parity_count: set.layout.parity as u8,
         block_bytes: BLOCK_BYTES as u32,

@@ -47,9 +47,19 @@ pub fn new_version_id(mode: Mode) -> Result<String, ObjectError> {
     Ok(format!("{:013x}{}", set::now_ms(), &set::random_id()?[..19]))
 }
 
-/// A drive's versions once `version` is added: on top, replacing a version with the same id
-/// ("null" when not versioning). Returns the data directories no version points to any more.
-pub fn add_version(previous: Option<ObjectMeta>, version: ObjectVersion) -> (ObjectMeta, Vec<String>) {
+/// Whether `id` can be a version id this node made (a replica's must be: it becomes a name).
+pub fn check_version_id(id: &str) -> Result<(), ObjectError> {
+    if id.len() != 32 || !id.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return Err(ObjectError::InvalidArgument(format!("{id:?} is not a version id of a versioned bucket")));
+    }
+    Ok(())
+}
+
+/// A drive's versions once `version` is added, replacing a version with the same id ("null"
+/// when not versioning): on top, or for a replica (`in_order`), where its time puts it, since
+/// newer versions may have arrived first. Returns the data directories no version points to
+/// any more.
+pub fn add_version(previous: Option<ObjectMeta>, version: ObjectVersion, in_order: bool) -> (ObjectMeta, Vec<String>) {
     let mut versions = previous.map(|meta| meta.versions).unwrap_or_default();
     let mut freed = Vec::new();
     versions.retain(|old| {
@@ -59,6 +69,14 @@ pub fn add_version(previous: Option<ObjectMeta>, version: ObjectVersion) -> (Obj
         }
         !replaced
     });
-    versions.insert(0, version);
+    let at = if in_order {
+        versions
+            .iter()
+            .position(|old| (old.modified_ms, &old.version_id) < (version.modified_ms, &version.version_id))
+            .unwrap_or(versions.len())
+    } else {
+        0
+    };
+    versions.insert(at, version);
     (ObjectMeta { versions }, freed)
 }

@@ -176,7 +176,14 @@ impl S3Access for NodeAccess {
         let principal = cx.credentials().map(|credentials| credentials.access_key.clone());
         let ask = Ask {
             principal: principal.as_deref(),
-            action: if names_version(cx.uri()) {
+            action: if cx.headers().contains_key(crate::replication::REPLICA_MODIFIED_HEADER) {
+                // Another site's replication writing a replica (it keeps the source's id and time).
+                match operation {
+                    "PutObject" => "s3:ReplicateObject".to_owned(),
+                    "DeleteObject" => "s3:ReplicateDelete".to_owned(),
+                    _ => return Err(s3_error!(InvalidRequest, "replica headers are for PutObject and DeleteObject only")),
+                }
+            } else if names_version(cx.uri()) {
                 policy::actions::for_version_of(operation)
             } else {
                 policy::actions::for_operation(operation)

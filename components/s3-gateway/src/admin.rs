@@ -8,7 +8,7 @@
 //!   returned), or `queued=true` for what reads found damaged. `tessera admin heal` loops over
 //!   it; under `wasmtime serve` a cron can too.
 //!
-//! - users and policies: `admin_iam`.
+//! - users and policies: `admin_iam`; replication targets and queue: `admin_replication`.
 //!
 //! The root user may call everything; another user what its policies allow (`admin:*`,
 //! `admin:Heal`, …), decided by `access` like every other request.
@@ -53,7 +53,7 @@ fn action(method: &Method, path: &str) -> Option<&'static str> {
     match (method, path) {
         (&Method::GET, INFO) => Some("admin:ServerInfo"),
         (&Method::POST, HEAL) => Some("admin:Heal"),
-        _ => admin_iam::action(method, path),
+        _ => admin_iam::action(method, path).or_else(|| crate::admin_replication::action(method, path)),
     }
 }
 
@@ -92,6 +92,9 @@ impl S3Route for AdminRoute {
             (HEAL, Method::POST) => heal(&request.uri),
             (path, _) if path.starts_with(admin_iam::USERS) || path.starts_with(admin_iam::POLICIES) => {
                 admin_iam::call(request, &self.secrets, &self.root_access_key).await
+            }
+            (path, _) if path.starts_with(crate::admin_replication::REPLICATION) => {
+                crate::admin_replication::call(request, &self.secrets).await
             }
             (HEALTH_LIVE | HEALTH_CLUSTER | INFO | HEAL, _) => Err(s3_error!(MethodNotAllowed)),
             _ => Err(s3_error!(NotImplemented, "No such Tessera endpoint")),

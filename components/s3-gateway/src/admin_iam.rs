@@ -107,7 +107,7 @@ fn put_user(access_key: &str, body: &[u8], secrets: &SecretBox, root_access_key:
     let new_user: NewUser =
         serde_json::from_slice(body).map_err(|why| s3_error!(InvalidArgument, "the body must be {{\"secret_key\": \"…\"}}: {why}"))?;
     iam::check_secret_key(&new_user.secret_key)?;
-    let sealed = secrets.seal(access_key, &new_user.secret_key)?;
+    let sealed = secrets.seal(access_key, &new_user.secret_key).map_err(|why| s3_error!(InternalError, "{why}"))?;
     let created = iam::update(|document| {
         Ok(match document.users.get_mut(access_key) {
             Some(user) => {

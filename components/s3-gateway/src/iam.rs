@@ -11,13 +11,9 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use base64::Engine;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Nonce};
-use hmac::{Hmac, Mac};
 use s3s::{S3Error, S3Result, s3_error};
+pub use secret_box::SecretBox;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::bindings::tessera::node::objects::{self, ObjectError};
 use crate::errors::s3_error as object_error;
@@ -78,39 +74,6 @@ pub fn update<T>(mut change: impl FnMut(&mut IamDocument) -> S3Result<T>) -> S3R
         }
     }
     Err(s3_error!(SlowDown, "the identity store kept changing; try again"))
-}
-
-/// Seals and opens secrets with a key derived from the root credentials.
-pub struct SecretBox {
-    cipher: ChaCha20Poly1305,
-}
-
-impl SecretBox {
-    pub fn new(root_access_key: &str, root_secret_key: &str) -> Self {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(root_secret_key.as_bytes()).expect("HMAC takes any key length");
-        mac.update(b"tessera/iam/secrets/v1\0");
-        mac.update(root_access_key.as_bytes());
-        let key = mac.finalize().into_bytes();
-        Self { cipher: ChaCha20Poly1305::new(&key) }
-    }
-
-    pub fn seal(&self, access_key: &str, secret: &str) -> S3Result<String> {
-        let mut nonce = [0u8; 12];
-        getrandom::fill(&mut nonce).map_err(|why| s3_error!(InternalError, "no randomness: {why}"))?;
-        let sealed = self
-            .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret.as_bytes(), aad: access_key.as_bytes() })
-            .map_err(|_| s3_error!(InternalError, "sealing a secret failed"))?;
-        Ok(base64::engine::general_purpose::STANDARD.encode([nonce.as_slice(), &sealed].concat()))
-    }
-
-    /// None when it does not open (another root key sealed it, or it was tampered with).
-    pub fn open(&self, access_key: &str, sealed: &str) -> Option<String> {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(sealed).ok()?;
-        let (nonce, ciphertext) = bytes.split_at_checked(12)?;
-        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: access_key.as_bytes() }).ok()?;
-        String::from_utf8(plain).ok()
-    }
 }
 
 /// Access keys: 3 to 128 characters of letters, digits and `-_.@+=`.

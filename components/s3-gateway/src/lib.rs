@@ -8,6 +8,7 @@
 mod access;
 mod admin;
 mod admin_iam;
+mod admin_replication;
 mod auth;
 mod bucket_policy;
 mod buckets;
@@ -19,6 +20,7 @@ mod lifecycle;
 mod list;
 mod multipart;
 mod objects;
+mod replication;
 mod service;
 mod tagging;
 mod versioning;
@@ -224,6 +226,27 @@ impl S3 for Gateway {
         request: S3Request<DeleteBucketLifecycleInput>,
     ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
         lifecycle::delete_bucket_lifecycle(request)
+    }
+
+    async fn put_bucket_replication(
+        &self,
+        request: S3Request<PutBucketReplicationInput>,
+    ) -> S3Result<S3Response<PutBucketReplicationOutput>> {
+        replication::put_bucket_replication(request)
+    }
+
+    async fn get_bucket_replication(
+        &self,
+        request: S3Request<GetBucketReplicationInput>,
+    ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
+        replication::get_bucket_replication(request)
+    }
+
+    async fn delete_bucket_replication(
+        &self,
+        request: S3Request<DeleteBucketReplicationInput>,
+    ) -> S3Result<S3Response<DeleteBucketReplicationOutput>> {
+        replication::delete_bucket_replication(request)
     }
 
     async fn put_bucket_policy(&self, request: S3Request<PutBucketPolicyInput>) -> S3Result<S3Response<PutBucketPolicyOutput>> {

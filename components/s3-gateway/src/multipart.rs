@@ -32,6 +32,7 @@ pub fn create_multipart_upload(request: S3Request<CreateMultipartUploadInput>) -
         tags: crate::tagging::parse_header(input.tagging.as_deref())?,
         size: None,
         content_md5: None,
+        replica: None,
     };
     if input.checksum_type.as_ref().is_some_and(|kind| kind.as_str() == ChecksumType::FULL_OBJECT) {
         return Err(s3_error!(NotImplemented, "Full-object checksums of multipart uploads are not supported; composite ones are"));
@@ -169,6 +170,7 @@ pub fn complete_multipart_upload(request: S3Request<CompleteMultipartUploadInput
     }
     let checksums = composite_checksums(&input.bucket, &input.key, &input.upload_id, &listed)?;
     let info = objects::complete_multipart_upload(&input.bucket, &input.key, &input.upload_id, &parts, &checksums).map_err(s3_error)?;
+    crate::replication::after_write(&input.bucket, info.replication_task.as_deref());
     let checksum = crate::headers::checksum_from(&info.checksums);
     Ok(S3Response::new(CompleteMultipartUploadOutput {
         location: Some(format!("/{}/{}", input.bucket, input.key)),

@@ -38,6 +38,7 @@ pub async fn put_object(request: S3Request<PutObjectInput>) -> S3Result<S3Respon
         request.input.checksum_algorithm.as_ref(),
         &request.headers,
     )?;
+    let replica = crate::replication::replica_source(&request.headers)?;
     let input = request.input;
     let condition = match (&input.if_none_match, &input.if_match) {
         (Some(ETagCondition::Any), None) => Some(WriteCondition::IfNoneMatchAny),
@@ -65,12 +66,14 @@ pub async fn put_object(request: S3Request<PutObjectInput>) -> S3Result<S3Respon
         tags: crate::tagging::parse_header(input.tagging.as_deref())?,
         size,
         content_md5,
+        replica,
     };
     let upload = objects::begin_put(&input.bucket, &input.key, &options).map_err(s3_error)?;
     stream_body(input.body, &upload, &mut checksums).await?;
     // Checked before the commit: a mismatch leaves nothing behind.
     upload.set_checksums(&checksums.finish(trailers.as_ref())?);
     let info = upload.finish().map_err(s3_error)?;
+    crate::replication::after_write(&input.bucket, info.replication_task.as_deref());
     let checksum = headers::checksum_of(&info);
     Ok(S3Response::new(PutObjectOutput {
         version_id: version_header(&info.version_id),
@@ -161,6 +164,7 @@ pub fn get_object(request: S3Request<GetObjectInput>) -> S3Result<S3Response<Get
         checksum_sha1: checksum.checksum_sha1,
         checksum_sha256: checksum.checksum_sha256,
         checksum_type: with_checksums.then(|| headers::checksum_type(&info)).flatten(),
+        replication_status: crate::replication::status_header(info.replication_status),
         ..Default::default()
     }))
 }
@@ -197,13 +201,20 @@ pub fn head_object(request: S3Request<HeadObjectInput>) -> S3Result<S3Response<H
         checksum_sha1: checksum.checksum_sha1,
         checksum_sha256: checksum.checksum_sha256,
         checksum_type: with_checksums.then(|| headers::checksum_type(&info)).flatten(),
+        replication_status: crate::replication::status_header(info.replication_status),
         ..Default::default()
     }))
 }
 
 pub fn delete_object(request: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let replica = crate::replication::replica_source(&request.headers)?;
     let input = request.input;
-    let result = objects::delete(&input.bucket, &input.key, input.version_id.as_deref()).map_err(s3_error)?;
+    let result = match (&replica, &input.version_id) {
+        (Some(source), None) => crate::replication::replicate_delete(&input.bucket, &input.key, source),
+        _ => objects::delete(&input.bucket, &input.key, input.version_id.as_deref()),
+    }
+    .map_err(s3_error)?;
+    crate::replication::after_write(&input.bucket, result.replication_task.as_deref());
     Ok(S3Response::with_status(
         DeleteObjectOutput {
             delete_marker: result.delete_marker.then_some(true),
@@ -272,6 +283,7 @@ pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<C
             tags,
             size: Some(source.size),
             content_md5: None,
+            replica: None,
         }
     } else {
         PutOptions {
@@ -283,6 +295,7 @@ pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<C
             tags,
             size: Some(source.size),
             content_md5: None,
+            replica: None,
         }
     };
     let upload = objects::begin_put(&input.bucket, &input.key, &options).map_err(s3_error)?;
@@ -290,6 +303,7 @@ pub fn copy_object(request: S3Request<CopyObjectInput>) -> S3Result<S3Response<C
         upload.write(&chunk).map_err(s3_error)?;
     }
     let copied = upload.finish().map_err(s3_error)?;
+    crate::replication::after_write(&input.bucket, copied.replication_task.as_deref());
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(CopyObjectResult {
             e_tag: Some(ETag::Strong(copied.etag)),
@@ -360,6 +374,9 @@ pub fn delete_objects(request: S3Request<DeleteObjectsInput>) -> S3Result<S3Resp
         } else {
             objects::delete(&input.bucket, &identifier.key, identifier.version_id.as_deref()).map_err(s3_error)
         };
+        if let Ok(result) = &outcome {
+            crate::replication::after_write(&input.bucket, result.replication_task.as_deref());
+        }
         match outcome {
             Ok(_) if quiet => {}
             Ok(result) => {

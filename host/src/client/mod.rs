@@ -1,7 +1,7 @@
 //! A minimal S3 client: SigV4-signed requests over a pooled HTTP/1 client, for the load
 //! generator and `tessera admin`.
 
-pub mod sigv4;
+pub use sigv4;
 
 use std::time::SystemTime;
 
@@ -78,8 +78,9 @@ impl S3Client {
         body: Option<Bytes>,
         payload_sha256: &str,
     ) -> Result<Request<Body>> {
-        let signature =
-            self.signer.sign(&Signable { method: method.as_str(), path, query, host: &self.host, payload_sha256 }, SystemTime::now());
+        let signature = self
+            .signer
+            .sign(&Signable { method: method.as_str(), path, query, host: &self.host, payload_sha256, headers: &[] }, SystemTime::now());
         let query_string =
             query.iter().map(|(k, v)| format!("{}={}", uri_encode(k, true), uri_encode(v, true))).collect::<Vec<_>>().join("&");
         let uri = format!(

@@ -1,9 +1,11 @@
-//! AWS Signature Version 4 for the load generator's requests (header form, S3 service).
+//! AWS Signature Version 4, header form, S3 service: what the host's clients (load generator,
+//! admin) and the replication component sign their requests with.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-/// The payload hash the bench sends: bodies are not hashed, so the client never limits speed.
+/// The payload hash of a body that is not hashed (the bench: the client never limits speed;
+/// replication: the body streams and is not known in advance).
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// SHA-256 of the empty body.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -23,6 +25,8 @@ pub struct Signable<'a> {
     pub query: &'a [(&'a str, &'a str)],
     pub host: &'a str,
     pub payload_sha256: &'a str,
+    /// Further headers to sign (names lower-case; S3 wants every `x-amz-*` header signed).
+    pub headers: &'a [(&'a str, &'a str)],
 }
 
 /// Headers to add to the request.
@@ -37,17 +41,18 @@ impl Signer {
         let mut query: Vec<(String, String)> = request.query.iter().map(|(k, v)| (uri_encode(k, true), uri_encode(v, true))).collect();
         query.sort();
         let canonical_query = query.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
-        let signed_headers = "host;x-amz-content-sha256;x-amz-date";
+        let mut headers: Vec<(String, String)> = vec![
+            ("host".into(), request.host.to_owned()),
+            ("x-amz-content-sha256".into(), request.payload_sha256.to_owned()),
+            ("x-amz-date".into(), amz_date.clone()),
+        ];
+        headers.extend(request.headers.iter().map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_owned())));
+        headers.sort();
+        let canonical_headers: String = headers.iter().map(|(name, value)| format!("{name}:{value}\n")).collect();
+        let signed_headers = headers.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(";");
         let canonical_request = format!(
-            "{}\n{}\n{}\nhost:{}\nx-amz-content-sha256:{}\nx-amz-date:{}\n\n{}\n{}",
-            request.method,
-            request.path,
-            canonical_query,
-            request.host,
-            request.payload_sha256,
-            amz_date,
-            signed_headers,
-            request.payload_sha256
+            "{}\n{}\n{}\n{}\n{}\n{}",
+            request.method, request.path, canonical_query, canonical_headers, signed_headers, request.payload_sha256
         );
         let scope = format!("{date}/{}/s3/aws4_request", self.region);
         let string_to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex(&Sha256::digest(canonical_request.as_bytes())));
@@ -112,6 +117,32 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The "GET Object" example of the S3 SigV4 documentation, with its Range header signed.
+    #[test]
+    fn signs_the_documented_example() {
+        let signer = Signer {
+            access_key: "AKIAIOSFODNN7EXAMPLE".into(),
+            secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+            region: "us-east-1".into(),
+        };
+        let request = Signable {
+            method: "GET",
+            path: "/test.txt",
+            query: &[],
+            host: "examplebucket.s3.amazonaws.com",
+            payload_sha256: EMPTY_SHA256,
+            headers: &[("Range", "bytes=0-9")],
+        };
+        let signature = signer.sign(&request, std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_369_353_600));
+        assert_eq!(signature.amz_date, "20130524T000000Z");
+        assert_eq!(
+            signature.authorization,
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, \
+             SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, \
+             Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+        );
+    }
 
     #[test]
     fn dates() {

@@ -1,0 +1,203 @@
+//! `tessera admin replicate …`: replication targets and their state, through the node's admin
+//! API (`/_tessera/admin/v1/replication`). `add` registers the target and a rule, then queues
+//! the bucket's existing objects (resync); `--bidirectional` does the same from the target
+//! back to this node, with this node's admin credentials (the target's must be admin there).
+
+use anyhow::{Result, bail};
+use bytes::Bytes;
+use hyper::Method;
+use serde_json::{Value, json};
+
+use crate::admin::call;
+use crate::client::{S3Client, sigv4::Signer};
+
+const REPLICATION: &str = "/_tessera/admin/v1/replication";
+/// Keys queued per resync call.
+const RESYNC_PAGE: &str = "1000";
+/// Resync calls before giving up on a bucket that keeps growing.
+const MAX_RESYNC_PAGES: usize = 100_000;
+
+#[derive(clap::Subcommand)]
+pub enum ReplicateCommand {
+    /// Replicate a bucket to a bucket on another S3 endpoint (another Tessera, MinIO, AWS).
+    Add(AddArgs),
+    /// Pending, failed and completed tasks, and the lag (JSON).
+    Status {
+        #[arg(long)]
+        bucket: String,
+    },
+    /// Queue every existing object of the bucket again (after a target lost data, say).
+    Resync {
+        #[arg(long)]
+        bucket: String,
+    },
+    /// Stop replicating a bucket: to one target (`--target-id`), or to all.
+    Remove {
+        #[arg(long)]
+        bucket: String,
+        #[arg(long)]
+        target_id: Option<String>,
+    },
+    /// Give a target new credentials (its failed tasks are retried with them).
+    SetCredentials {
+        #[arg(long)]
+        bucket: String,
+        #[arg(long)]
+        target_id: String,
+        #[arg(long)]
+        target_access_key: String,
+        #[arg(long, env = "TESSERA_TARGET_SECRET_KEY", hide_env_values = true)]
+        target_secret_key: String,
+    },
+    /// The bucket's targets (no secrets) and rules (JSON).
+    List {
+        #[arg(long)]
+        bucket: String,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct AddArgs {
+    #[arg(long)]
+    bucket: String,
+    /// The target's S3 endpoint, e.g. http://10.0.0.2:9000.
+    #[arg(long)]
+    target: String,
+    #[arg(long)]
+    target_bucket: String,
+    #[arg(long)]
+    target_access_key: String,
+    #[arg(long, env = "TESSERA_TARGET_SECRET_KEY", hide_env_values = true)]
+    target_secret_key: String,
+    #[arg(long, default_value = "us-east-1")]
+    target_region: String,
+    /// Writes return once the target has them.
+    #[arg(long)]
+    sync: bool,
+    /// Replicate both ways: the target gets this node as its target too.
+    #[arg(long)]
+    bidirectional: bool,
+    /// Only keys under this prefix.
+    #[arg(long, default_value = "")]
+    prefix: String,
+    /// Do not replicate delete markers and deletes.
+    #[arg(long)]
+    no_deletes: bool,
+}
+
+/// `own`: the credentials this command calls `endpoint` with; a bidirectional pair gives them
+/// to the target, to replicate back with.
+pub async fn run(client: &S3Client, endpoint: &str, own: &Signer, command: ReplicateCommand) -> Result<i32> {
+    match command {
+        ReplicateCommand::Add(args) => {
+            let forward = json!({
+                "endpoint": args.target, "bucket": args.target_bucket, "access_key": args.target_access_key,
+                "secret_key": args.target_secret_key, "region": args.target_region, "sync": args.sync,
+                "prefix": args.prefix, "delete_markers": !args.no_deletes,
+            });
+            let added = add(client, &args.bucket, &forward).await?;
+            println!(
+                "{}/{} → {}/{}: target {}",
+                endpoint,
+                args.bucket,
+                args.target,
+                args.target_bucket,
+                added["arn"].as_str().unwrap_or("?")
+            );
+            if args.bidirectional {
+                let signer = Signer {
+                    access_key: args.target_access_key.clone(),
+                    secret_key: args.target_secret_key.clone(),
+                    region: args.target_region.clone(),
+                };
+                let peer = S3Client::new(&args.target, signer, 1)?;
+                let backward = json!({
+                    "endpoint": endpoint, "bucket": args.bucket, "access_key": own.access_key,
+                    "secret_key": own.secret_key, "region": own.region, "sync": args.sync,
+                    "prefix": args.prefix, "delete_markers": !args.no_deletes,
+                });
+                let added = add(&peer, &args.target_bucket, &backward).await?;
+                println!(
+                    "{}/{} → {}/{}: target {}",
+                    args.target,
+                    args.target_bucket,
+                    endpoint,
+                    args.bucket,
+                    added["arn"].as_str().unwrap_or("?")
+                );
+                let queued = resync(&peer, &args.target_bucket).await?;
+                println!("{queued} existing objects of {}/{} queued", args.target, args.target_bucket);
+            }
+            let queued = resync(client, &args.bucket).await?;
+            println!("{queued} existing objects of {endpoint}/{} queued", args.bucket);
+        }
+        ReplicateCommand::Status { bucket } => {
+            print(call(client, Method::GET, &format!("{REPLICATION}/status"), &[("bucket", &bucket)], None).await?)?
+        }
+        ReplicateCommand::List { bucket } => print(call(client, Method::GET, REPLICATION, &[("bucket", &bucket)], None).await?)?,
+        ReplicateCommand::Resync { bucket } => {
+            let queued = resync(client, &bucket).await?;
+            println!("{queued} existing objects of {endpoint}/{bucket} queued");
+        }
+        ReplicateCommand::Remove { bucket, target_id } => {
+            let ids: Vec<String> = match target_id {
+                Some(id) => vec![id],
+                None => {
+                    let listing: Value = call(client, Method::GET, REPLICATION, &[("bucket", &bucket)], None).await?;
+                    listing["targets"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|target| target["id"].as_str().map(str::to_owned))
+                        .collect()
+                }
+            };
+            if ids.is_empty() {
+                bail!("{bucket} has no replication targets");
+            }
+            for id in ids {
+                let _: Value = call(client, Method::DELETE, &format!("{REPLICATION}/targets/{id}"), &[("bucket", &bucket)], None).await?;
+                println!("target {id} of {bucket} removed");
+            }
+        }
+        ReplicateCommand::SetCredentials { bucket, target_id, target_access_key, target_secret_key } => {
+            let body = json!({ "access_key": target_access_key, "secret_key": target_secret_key });
+            let path = format!("{REPLICATION}/targets/{target_id}");
+            let _: Value = call(client, Method::PUT, &path, &[("bucket", &bucket)], Some(Bytes::from(serde_json::to_vec(&body)?))).await?;
+            println!("target {target_id} of {bucket} has new credentials");
+        }
+    }
+    Ok(0)
+}
+
+async fn add(client: &S3Client, bucket: &str, target: &Value) -> Result<Value> {
+    let body = Bytes::from(serde_json::to_vec(target)?);
+    call(client, Method::POST, &format!("{REPLICATION}/targets"), &[("bucket", bucket)], Some(body)).await
+}
+
+/// Queues the bucket's existing objects, a page per call; returns how many were queued.
+async fn resync(client: &S3Client, bucket: &str) -> Result<u64> {
+    let mut after = String::new();
+    let mut queued = 0;
+    for _ in 0..MAX_RESYNC_PAGES {
+        let page: Value = call(
+            client,
+            Method::POST,
+            &format!("{REPLICATION}/resync"),
+            &[("bucket", bucket), ("after", &after), ("max", RESYNC_PAGE)],
+            None,
+        )
+        .await?;
+        queued += page["queued"].as_u64().unwrap_or(0);
+        match page["next"].as_str() {
+            Some(next) => after = next.to_owned(),
+            None => return Ok(queued),
+        }
+    }
+    bail!("{bucket} kept growing during the resync; run it again")
+}
+
+fn print(value: Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(())
+}
