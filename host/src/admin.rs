@@ -53,6 +53,9 @@ enum AdminCommand {
     /// Replication of a bucket to other S3 endpoints.
     #[command(subcommand)]
     Replicate(admin_replication::ReplicateCommand),
+    /// Site replication: whole sites mirrored to each other, every bucket both ways.
+    #[command(subcommand)]
+    Site(admin_replication::SiteCommand),
 }
 
 #[derive(clap::Args)]
@@ -121,6 +124,7 @@ pub async fn run(args: AdminArgs) -> Result<i32> {
         AdminCommand::User(command) => admin_iam::run_user(&client, command).await,
         AdminCommand::Policy(command) => admin_iam::run_policy(&client, command).await,
         AdminCommand::Replicate(command) => admin_replication::run(&client, args.endpoint.trim_end_matches('/'), &own, command).await,
+        AdminCommand::Site(command) => admin_replication::run_site(&client, args.endpoint.trim_end_matches('/'), &own, command).await,
     }
 }
 

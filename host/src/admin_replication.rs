@@ -201,3 +201,72 @@ fn print(value: Value) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(())
 }
+
+const SITE: &str = "/_tessera/admin/v1/site";
+
+#[derive(clap::Subcommand)]
+pub enum SiteCommand {
+    /// Mirror this site and a peer both ways: every bucket (existing and new), its versioning
+    /// and its objects. The peer credentials must be admin credentials there; the peer gets
+    /// this command's credentials to replicate back with.
+    Add {
+        /// The peer's S3 endpoint, e.g. http://10.0.0.2:9000.
+        #[arg(long)]
+        peer: String,
+        #[arg(long)]
+        peer_access_key: String,
+        #[arg(long, env = "TESSERA_PEER_SECRET_KEY", hide_env_values = true)]
+        peer_secret_key: String,
+        #[arg(long, default_value = "us-east-1")]
+        peer_region: String,
+    },
+    /// Mirror every bucket to the peers again, and queue their objects (repairs after an outage
+    /// that outlasted a bucket change).
+    Sync,
+    /// The peer sites (JSON, no secrets).
+    List,
+}
+
+pub async fn run_site(client: &S3Client, endpoint: &str, own: &Signer, command: SiteCommand) -> Result<i32> {
+    match command {
+        SiteCommand::Add { peer, peer_access_key, peer_secret_key, peer_region } => {
+            let peer = peer.trim_end_matches('/').to_owned();
+            let forward = json!({ "endpoint": peer, "access_key": peer_access_key, "secret_key": peer_secret_key, "region": peer_region });
+            let _: Value =
+                call(client, Method::POST, &format!("{SITE}/peers"), &[], Some(Bytes::from(serde_json::to_vec(&forward)?))).await?;
+            let peer_client =
+                S3Client::new(&peer, Signer { access_key: peer_access_key, secret_key: peer_secret_key, region: peer_region }, 1)?;
+            let backward =
+                json!({ "endpoint": endpoint, "access_key": own.access_key, "secret_key": own.secret_key, "region": own.region });
+            let _: Value =
+                call(&peer_client, Method::POST, &format!("{SITE}/peers"), &[], Some(Bytes::from(serde_json::to_vec(&backward)?))).await?;
+            println!("{endpoint} and {peer} are peer sites");
+            let mut problems = sync(client, endpoint).await?;
+            problems += sync(&peer_client, &peer).await?;
+            return Ok(if problems == 0 { 0 } else { 2 });
+        }
+        SiteCommand::Sync => {
+            let problems = sync(client, endpoint).await?;
+            return Ok(if problems == 0 { 0 } else { 2 });
+        }
+        SiteCommand::List => print(call(client, Method::GET, SITE, &[], None).await?)?,
+    }
+    Ok(0)
+}
+
+/// Mirrors every bucket of one site to its peers, then queues each bucket's objects; returns
+/// how many steps failed (each printed).
+async fn sync(client: &S3Client, endpoint: &str) -> Result<usize> {
+    let answer: Value = call(client, Method::POST, &format!("{SITE}/sync"), &[], None).await?;
+    let problems: Vec<&str> = answer["problems"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    for problem in &problems {
+        eprintln!("{endpoint}: {problem}");
+    }
+    let buckets: Vec<&str> = answer["buckets"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let mut queued = 0;
+    for bucket in &buckets {
+        queued += resync(client, bucket).await?;
+    }
+    println!("{endpoint}: {} buckets mirrored, {queued} objects queued", buckets.len());
+    Ok(problems.len())
+}

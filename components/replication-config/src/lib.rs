@@ -1,3 +1,5 @@
+//! Replication's configuration documents.
+//!
 //! A bucket's replication document: bucket configuration `replication`, JSON. The gateway
 //! writes it (the admin API registers targets; PutBucketReplication sets the rules), the
 //! replication component reads it to send, and the object layer reads the rules' filters to
@@ -9,6 +11,30 @@ use serde::{Deserialize, Serialize};
 pub const DOCUMENT: &str = "replication";
 /// ARNs of targets: `arn:tessera:replication::<target id>:<target bucket>`.
 pub const ARN_PREFIX: &str = "arn:tessera:replication::";
+
+/// The site document: node configuration `site`, JSON. Every bucket of this site is mirrored to
+/// every peer, both ways (each site replicates its buckets to the others).
+pub const SITE_DOCUMENT: &str = "site";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SiteDocument {
+    #[serde(default)]
+    pub peers: Vec<Peer>,
+}
+
+/// Another site: its S3 endpoint and the (admin) credentials this site writes it with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Peer {
+    pub endpoint: String,
+    pub region: String,
+    pub access_key: String,
+    /// Sealed like a target's, so a bucket's target to this peer can carry it as it is.
+    pub sealed_secret_key: String,
+}
+
+/// A header on the requests one site makes to another to mirror a bucket: the peer applies them
+/// without mirroring them back (no loops).
+pub const SITE_HEADER: &str = "x-tessera-site";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ReplicationDocument {

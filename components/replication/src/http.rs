@@ -24,7 +24,7 @@ pub enum RequestError {
     Transport(String),
     /// The target answered with an error status.
     Refused { status: u16, code: String, message: String },
-    /// Reading the object to send failed.
+    /// The object cannot be sent: reading it failed, or one of its headers is not sendable.
     Source(String),
 }
 
@@ -34,7 +34,7 @@ impl std::fmt::Display for RequestError {
             Self::BadEndpoint(why) => write!(formatter, "bad endpoint: {why}"),
             Self::Transport(why) => write!(formatter, "no answer: {why}"),
             Self::Refused { status, code, message } => write!(formatter, "{status} {code}: {message}"),
-            Self::Source(why) => write!(formatter, "reading the source failed: {why}"),
+            Self::Source(why) => write!(formatter, "the source object: {why}"),
         }
     }
 }
@@ -63,16 +63,30 @@ impl Endpoint {
         Ok(Self { scheme, authority: authority.to_owned(), signer })
     }
 
-    /// Sends one request; `body` yields the next piece of the body (none at its end).
+    /// Sends one request to `bucket` (`key` empty: the bucket itself) with `query`; `body`
+    /// yields the next piece of the body (none at its end).
     pub fn send(
         &self,
         method: Method,
         bucket: &str,
         key: &str,
+        query: &[(&str, &str)],
         headers: &[(String, String)],
         body: Option<&mut dyn FnMut() -> Result<Option<Vec<u8>>, String>>,
     ) -> Result<u16, RequestError> {
-        let path = format!("/{bucket}/{}", uri_encode(key, false));
+        let path = if key.is_empty() { format!("/{bucket}") } else { format!("/{bucket}/{}", uri_encode(key, false)) };
+        let query_string: Vec<String> =
+            query
+                .iter()
+                .map(|(name, value)| {
+                    if value.is_empty() {
+                        uri_encode(name, true)
+                    } else {
+                        format!("{}={}", uri_encode(name, true), uri_encode(value, true))
+                    }
+                })
+                .collect();
+        let path_with_query = if query.is_empty() { path.clone() } else { format!("{path}?{}", query_string.join("&")) };
         let payload_sha256 = if body.is_some() { UNSIGNED_PAYLOAD } else { EMPTY_SHA256 };
         let method_name = match &method {
             Method::Put => "PUT",
@@ -83,20 +97,20 @@ impl Endpoint {
         };
         let signed: Vec<(&str, &str)> = headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
         let signature = self.signer.sign(
-            &Signable { method: method_name, path: &path, query: &[], host: &self.authority, payload_sha256, headers: &signed },
+            &Signable { method: method_name, path: &path, query, host: &self.authority, payload_sha256, headers: &signed },
             SystemTime::now(),
         );
         let mut entries: Vec<(String, Vec<u8>)> = headers.iter().map(|(name, value)| (name.clone(), value.as_bytes().to_vec())).collect();
         entries.push(("x-amz-date".into(), signature.amz_date.into_bytes()));
         entries.push(("x-amz-content-sha256".into(), payload_sha256.as_bytes().to_vec()));
         entries.push(("authorization".into(), signature.authorization.into_bytes()));
-        let fields = Fields::from_list(&entries).map_err(|error| RequestError::Transport(format!("headers: {error:?}")))?;
+        let fields = Fields::from_list(&entries).map_err(|error| RequestError::Source(format!("a header cannot be sent: {error:?}")))?;
         let request = OutgoingRequest::new(fields);
         let transport = |what: &str| RequestError::Transport(what.to_owned());
         request.set_method(&method).map_err(|()| transport("method"))?;
         request.set_scheme(Some(&self.scheme)).map_err(|()| transport("scheme"))?;
         request.set_authority(Some(&self.authority)).map_err(|()| transport("authority"))?;
-        request.set_path_with_query(Some(&path)).map_err(|()| transport("path"))?;
+        request.set_path_with_query(Some(&path_with_query)).map_err(|()| transport("path"))?;
         let outgoing_body = request.body().map_err(|()| transport("request body"))?;
         let options = RequestOptions::new();
         let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT.as_nanos() as u64));

@@ -6,6 +6,7 @@
 
 mod http;
 mod send;
+mod site;
 
 mod bindings {
     wit_bindgen::generate!({
@@ -44,12 +45,13 @@ impl Guest for Replication {
         let secrets = secrets();
         let mut documents: Vec<(String, Option<ReplicationDocument>)> = Vec::new();
         let mut completed: Vec<(String, u64)> = Vec::new();
+        let mut unreachable = Vec::new();
         for task in tasks {
             if !documents.iter().any(|(bucket, _)| *bucket == task.bucket) {
                 documents.push((task.bucket.clone(), document(&task.bucket)?));
             }
             let document = documents.iter().find(|(bucket, _)| *bucket == task.bucket).and_then(|(_, document)| document.as_ref());
-            let outcome = attempt(task, document, &secrets)?;
+            let outcome = attempt(task, document, &secrets, &mut unreachable)?;
             match outcome {
                 Attempt::Sent(bucket) => {
                     progress.sent += 1;
@@ -75,7 +77,7 @@ impl Guest for Replication {
         let Some(task) = objects::get_replication_task(&task_id)? else { return Ok(true) };
         let bucket = task.bucket.clone();
         let document = document(&bucket)?;
-        let outcome = attempt(task, document.as_ref(), &secrets())?;
+        let outcome = attempt(task, document.as_ref(), &secrets(), &mut Vec::new())?;
         if let Attempt::Sent(_) = outcome {
             add_completed(&bucket, 1);
         }
@@ -109,6 +111,10 @@ impl Guest for Replication {
             last_error: failed.iter().max_by_key(|task| task.next_attempt_ms).and_then(|task| task.last_error.clone()),
         })
     }
+
+    fn site_sync_bucket(bucket: String, propagate: bool) -> Result<Vec<String>, ObjectError> {
+        site::sync_bucket(&bucket, propagate, &secrets())
+    }
 }
 
 enum Attempt {
@@ -118,9 +124,14 @@ enum Attempt {
 }
 
 /// Sends one task and records the outcome with the object layer.
-fn attempt(mut task: ReplicationTask, document: Option<&ReplicationDocument>, secrets: &SecretBox) -> Result<Attempt, ObjectError> {
+fn attempt(
+    mut task: ReplicationTask,
+    document: Option<&ReplicationDocument>,
+    secrets: &SecretBox,
+    unreachable: &mut Vec<String>,
+) -> Result<Attempt, ObjectError> {
     let outcome = match document {
-        Some(document) => send::send(&mut task, document, secrets),
+        Some(document) => send::send(&mut task, document, secrets, unreachable),
         None => send::Outcome::Nothing,
     };
     Ok(match outcome {

@@ -24,8 +24,10 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Sends `task` to every target that lacks it, recording those that took it.
-pub fn send(task: &mut ReplicationTask, document: &ReplicationDocument, secrets: &SecretBox) -> Outcome {
+/// Sends `task` to every target that lacks it, recording those that took it. A target that
+/// did not answer is in `unreachable` for the rest of the drain: its other tasks fail at once
+/// instead of each waiting out a connect timeout.
+pub fn send(task: &mut ReplicationTask, document: &ReplicationDocument, secrets: &SecretBox, unreachable: &mut Vec<String>) -> Outcome {
     let source = match source_of(task) {
         Ok(Some(source)) => source,
         Ok(None) => return Outcome::Nothing,
@@ -41,9 +43,18 @@ pub fn send(task: &mut ReplicationTask, document: &ReplicationDocument, secrets:
         if task.done_targets.contains(&target.id) {
             continue;
         }
+        if unreachable.contains(&target.id) {
+            failures.push(format!("{}/{}: did not answer earlier in this drain", target.endpoint, target.bucket));
+            continue;
+        }
         match send_to(task, source.as_ref(), target, secrets) {
             Ok(()) => task.done_targets.push(target.id.clone()),
-            Err(error) => failures.push(format!("{}/{}: {error}", target.endpoint, target.bucket)),
+            Err(error) => {
+                if let RequestError::Transport(_) = error {
+                    unreachable.push(target.id.clone());
+                }
+                failures.push(format!("{}/{}: {error}", target.endpoint, target.bucket));
+            }
         }
     }
     if failures.is_empty() { Outcome::Sent } else { Outcome::Failed(failures.join("; ")) }
@@ -84,7 +95,7 @@ fn send_to(task: &ReplicationTask, source: Option<&ObjectInfo>, target: &Target,
         (REPLICA_MODIFIED_HEADER.to_owned(), task.modified_ms.to_string()),
     ];
     let Some(info) = source else {
-        return endpoint.send(Method::Delete, &target.bucket, &task.key, &headers, None).map(drop);
+        return endpoint.send(Method::Delete, &target.bucket, &task.key, &[], &headers, None).map(drop);
     };
     headers.push(("content-length".into(), info.size.to_string()));
     if let Some(content_type) = &info.content_type {
@@ -108,7 +119,7 @@ fn send_to(task: &ReplicationTask, source: Option<&ObjectInfo>, target: &Target,
         }
         Ok(chunk)
     };
-    endpoint.send(Method::Put, &target.bucket, &task.key, &headers, Some(&mut next))?;
+    endpoint.send(Method::Put, &target.bucket, &task.key, &[], &headers, Some(&mut next))?;
     if sent != info.size {
         return Err(RequestError::Source(format!("read {sent} of {} bytes", info.size)));
     }

@@ -8,7 +8,7 @@
 //!   returned), or `queued=true` for what reads found damaged. `tessera admin heal` loops over
 //!   it; under `wasmtime serve` a cron can too.
 //!
-//! - users and policies: `admin_iam`; replication targets and queue: `admin_replication`.
+//! - users and policies: `admin_iam`; replication targets, queue and peer sites: `admin_replication`.
 //!
 //! The root user may call everything; another user what its policies allow (`admin:*`,
 //! `admin:Heal`, …), decided by `access` like every other request.
@@ -93,7 +93,7 @@ impl S3Route for AdminRoute {
             (path, _) if path.starts_with(admin_iam::USERS) || path.starts_with(admin_iam::POLICIES) => {
                 admin_iam::call(request, &self.secrets, &self.root_access_key).await
             }
-            (path, _) if path.starts_with(crate::admin_replication::REPLICATION) => {
+            (path, _) if path.starts_with(crate::admin_replication::REPLICATION) || path.starts_with(crate::admin_replication::SITE) => {
                 crate::admin_replication::call(request, &self.secrets).await
             }
             (HEALTH_LIVE | HEALTH_CLUSTER | INFO | HEAL, _) => Err(s3_error!(MethodNotAllowed)),

@@ -11,20 +11,28 @@
 //! - `POST /resync?bucket=B[&after=K][&max=N]`: queues existing objects, a page at a time;
 //! - `POST /drain[?max=N]`: sends due tasks now (what the native host's scheduler does in the
 //!   background; under `wasmtime serve` a cron calls this).
+//!
+//! Site replication, under `/_tessera/admin/v1/site` (`tessera admin site …`):
+//! - `GET`: the peer sites (no secrets);
+//! - `POST /peers` (JSON: endpoint, access_key, secret_key, region): adds (or updates) a peer;
+//! - `POST /sync`: mirrors every bucket to every peer and replicates it there; returns the
+//!   buckets and what failed.
 
 use http::{Method, StatusCode};
-use replication_config::{Rule, Target};
+use replication_config::{Peer, Rule, SITE_DOCUMENT, SiteDocument, Target};
 use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::admin::{Query, json as json_response};
+use crate::bindings::tessera::node::objects::{self, ObjectError};
 use crate::bindings::tessera::node::replication;
 use crate::errors::s3_error as object_error;
 use crate::iam::SecretBox;
 use crate::replication::{read_document, write_document};
 
 pub const REPLICATION: &str = "/_tessera/admin/v1/replication";
+pub const SITE: &str = "/_tessera/admin/v1/site";
 const MAX_BODY_BYTES: usize = 16 << 10;
 const DEFAULT_DRAIN: u32 = 100;
 const DEFAULT_RESYNC_PAGE: u32 = 1000;
@@ -32,6 +40,13 @@ const DEFAULT_REGION: &str = "us-east-1";
 
 /// The admin action a request needs, if it is one of these endpoints.
 pub fn action(method: &Method, path: &str) -> Option<&'static str> {
+    if let Some(rest) = path.strip_prefix(SITE) {
+        return match (rest, method) {
+            ("" | "/", &Method::GET) => Some("admin:SiteReplicationInfo"),
+            ("/peers" | "/sync", &Method::POST) => Some("admin:SiteReplicationAdd"),
+            _ => None,
+        };
+    }
     let rest = path.strip_prefix(REPLICATION)?;
     let segments: Vec<&str> = rest.split('/').filter(|segment| !segment.is_empty()).collect();
     Some(match (segments.as_slice(), method) {
@@ -52,6 +67,14 @@ pub async fn call(mut request: S3Request<Body>, secrets: &SecretBox) -> S3Result
         .store_all_limited(MAX_BODY_BYTES)
         .await
         .map_err(|why| s3_error!(InvalidRequest, "the request body could not be read (at most {MAX_BODY_BYTES} bytes): {why}"))?;
+    if let Some(rest) = path.strip_prefix(SITE) {
+        return match (rest, request.method.clone()) {
+            ("" | "/", Method::GET) => site_peers(),
+            ("/peers", Method::POST) => add_peer(&body, secrets),
+            ("/sync", Method::POST) => site_sync(),
+            _ => Err(s3_error!(MethodNotAllowed, "No such site replication endpoint or method")),
+        };
+    }
     let rest = path.strip_prefix(REPLICATION).unwrap_or_default();
     let segments: Vec<String> = rest.split('/').filter(|segment| !segment.is_empty()).map(crate::admin::decode).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
@@ -236,4 +259,68 @@ fn drain(query: &Query) -> S3Result<S3Response<Body>> {
             "remaining": progress.remaining, "details": progress.details,
         }),
     ))
+}
+
+fn read_site() -> S3Result<(SiteDocument, String)> {
+    match objects::get_node_config(SITE_DOCUMENT).map_err(object_error)? {
+        Some((bytes, etag)) => Ok((
+            serde_json::from_slice(&bytes).map_err(|error| s3_error!(InternalError, "the site document does not parse: {error}"))?,
+            etag,
+        )),
+        None => Ok((SiteDocument::default(), String::new())),
+    }
+}
+
+fn site_peers() -> S3Result<S3Response<Body>> {
+    let (site, _) = read_site()?;
+    let peers: Vec<serde_json::Value> =
+        site.peers.iter().map(|peer| json!({ "endpoint": peer.endpoint, "region": peer.region, "access_key": peer.access_key })).collect();
+    Ok(json_response(StatusCode::OK, &json!({ "peers": peers })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPeer {
+    endpoint: String,
+    access_key: String,
+    secret_key: String,
+    #[serde(default)]
+    region: Option<String>,
+}
+
+/// Read-modify-write attempts of the site document before giving up.
+const SITE_UPDATE_ATTEMPTS: usize = 5;
+
+fn add_peer(body: &[u8], secrets: &SecretBox) -> S3Result<S3Response<Body>> {
+    let new: NewPeer = parse(body)?;
+    check_endpoint(&new.endpoint)?;
+    check_credentials(&new.access_key, &new.secret_key)?;
+    let peer = Peer {
+        endpoint: new.endpoint.trim_end_matches('/').to_owned(),
+        region: new.region.unwrap_or_else(|| DEFAULT_REGION.to_owned()),
+        access_key: new.access_key.clone(),
+        sealed_secret_key: secrets.seal(&new.access_key, &new.secret_key).map_err(|why| s3_error!(InternalError, "{why}"))?,
+    };
+    for _ in 0..SITE_UPDATE_ATTEMPTS {
+        let (mut site, etag) = read_site()?;
+        site.peers.retain(|known| known.endpoint != peer.endpoint);
+        site.peers.push(peer.clone());
+        let bytes = serde_json::to_vec(&site).map_err(|error| s3_error!(InternalError, "{error}"))?;
+        match objects::set_node_config(SITE_DOCUMENT, Some(&bytes), Some(&etag)) {
+            Ok(()) => return Ok(json_response(StatusCode::OK, &json!({ "peer": peer.endpoint, "peers": site.peers.len() }))),
+            Err(ObjectError::PreconditionFailed) => continue,
+            Err(error) => return Err(object_error(error)),
+        }
+    }
+    Err(s3_error!(SlowDown, "the site document kept changing; try again"))
+}
+
+fn site_sync() -> S3Result<S3Response<Body>> {
+    let buckets = objects::list_buckets().map_err(object_error)?;
+    let mut problems = Vec::new();
+    for bucket in &buckets {
+        problems.extend(replication::site_sync_bucket(&bucket.name, true).map_err(object_error)?);
+    }
+    let names: Vec<&str> = buckets.iter().map(|bucket| bucket.name.as_str()).collect();
+    Ok(json_response(StatusCode::OK, &json!({ "buckets": names, "problems": problems })))
 }

@@ -19,6 +19,7 @@ pub fn list_buckets(_request: S3Request<ListBucketsInput>) -> S3Result<S3Respons
 pub fn create_bucket(request: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
     let bucket = request.input.bucket;
     objects::create_bucket(&bucket).map_err(s3_error)?;
+    crate::replication::after_bucket_change(&bucket, &request.headers);
     Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
 }
 

@@ -63,6 +63,25 @@ pub fn after_write(bucket: &str, task: Option<&str>) {
     }
 }
 
+/// The request comes from a peer site mirroring a bucket (see `site-sync-bucket`).
+pub fn from_peer_site(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(replication_config::SITE_HEADER)
+}
+
+/// After a bucket was created or its versioning changed: with peer sites, mirror it (unless a
+/// peer is doing just that) and replicate it to them. The bucket change itself has succeeded;
+/// what failed here is logged, and `tessera admin site sync` repairs it.
+pub fn after_bucket_change(bucket: &str, headers: &http::HeaderMap) {
+    match replication::site_sync_bucket(bucket, !from_peer_site(headers)) {
+        Ok(problems) => {
+            for problem in problems {
+                eprintln!("site replication: {problem}");
+            }
+        }
+        Err(error) => eprintln!("site replication of {bucket}: {error:?}"),
+    }
+}
+
 fn rule_from_s3(rule: ReplicationRule, document: &ReplicationDocument, ids: &mut Vec<String>) -> S3Result<Rule> {
     let id = rule.id.clone().filter(|id| !id.is_empty()).unwrap_or_else(|| format!("rule-{}", ids.len() + 1));
     if id.chars().count() > MAX_ID_CHARS {

@@ -7,7 +7,7 @@ use crate::bindings::tessera::node::objects::{self, VersioningState};
 use crate::errors::s3_error;
 
 pub fn put_bucket_versioning(request: S3Request<PutBucketVersioningInput>) -> S3Result<S3Response<PutBucketVersioningOutput>> {
-    let input = request.input;
+    let input = &request.input;
     let state = match input.versioning_configuration.status.as_ref().map(BucketVersioningStatus::as_str) {
         Some(BucketVersioningStatus::ENABLED) => VersioningState::Enabled,
         Some(BucketVersioningStatus::SUSPENDED) => VersioningState::Suspended,
@@ -17,6 +17,9 @@ pub fn put_bucket_versioning(request: S3Request<PutBucketVersioningInput>) -> S3
         return Err(s3_error!(NotImplemented, "MFA delete is not supported"));
     }
     objects::set_bucket_versioning(&input.bucket, state).map_err(s3_error)?;
+    if !crate::replication::from_peer_site(&request.headers) {
+        crate::replication::after_bucket_change(&input.bucket, &request.headers);
+    }
     Ok(S3Response::new(PutBucketVersioningOutput::default()))
 }
 
