@@ -133,6 +133,12 @@ def test_writes_overwrites_and_deletes_on_a_appear_on_b(sites):
     # A replica is never sent back: B has no rule, and no task on B either way.
     assert status(b, "dst")["pending"] == 0
 
+    # New tags on an existing object follow it.
+    s3_a.put_object_tagging(Bucket="src", Key="docs/001.txt", Tagging={"TagSet": [{"Key": "state", "Value": "reviewed"}]})
+    tag_set = lambda: s3_b.get_object_tagging(Bucket="dst", Key="docs/001.txt")["TagSet"]
+    wait_until("the new tags on B", lambda: tag_set() == [{"Key": "state", "Value": "reviewed"}] or tag_set())
+    assert s3_b.get_object(Bucket="dst", Key="docs/001.txt")["Body"].read() == b"second 1"
+
 
 def test_bidirectional_writes_on_both_sides_converge(sites):
     (servers, _) = sites

@@ -151,3 +151,36 @@ def test_a_heal_pass_sweeps_stale_temp_files(standalone):
     assert "removed 1 stale temp files" in result.stdout, result.stdout
     assert not stale.exists()
     assert fresh.exists()
+
+
+def test_replication_under_wasmtime_serve_is_drained_through_the_admin_api(standalone, tmp_path):
+    """No host scheduler here: `tessera admin replicate drain` (a cron's job) sends the queue
+    over wasmtime's outgoing HTTP to a native node."""
+    import json
+    import subprocess
+
+    from conftest import tessera_binary
+
+    target = start_server(tmp_path)
+    env = dict(os.environ, TESSERA_ROOT_USER=ROOT_USER, TESSERA_ROOT_PASSWORD=ROOT_PASSWORD)
+
+    def admin(*args):
+        result = subprocess.run([tessera_binary(), "admin", *args, "--endpoint", standalone.endpoint],
+                                env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    try:
+        s3, s3_target = standalone.client(), target.client()
+        s3.create_bucket(Bucket="edge-out")
+        s3_target.create_bucket(Bucket="edge-in")
+        admin("replicate", "add", "--bucket", "edge-out", "--target", target.endpoint, "--target-bucket", "edge-in",
+              "--target-access-key", ROOT_USER, "--target-secret-key", ROOT_PASSWORD)
+        body = os.urandom(2 * MIB + 1)
+        s3.put_object(Bucket="edge-out", Key="from-the-edge", Body=body)
+        assert json.loads(admin("replicate", "status", "--bucket", "edge-out"))["pending"] == 1
+        assert "1 sent, 0 failed" in admin("replicate", "drain")
+        assert s3_target.get_object(Bucket="edge-in", Key="from-the-edge")["Body"].read() == body
+        assert s3.head_object(Bucket="edge-out", Key="from-the-edge")["ReplicationStatus"] == "COMPLETED"
+    finally:
+        target.stop()

@@ -14,6 +14,8 @@ use crate::client::{S3Client, sigv4::Signer};
 const REPLICATION: &str = "/_tessera/admin/v1/replication";
 /// Keys queued per resync call.
 const RESYNC_PAGE: &str = "1000";
+/// Drain calls (100 tasks each) before `drain` stops; a cron runs it again.
+const MAX_DRAIN_CALLS: usize = 10_000;
 /// Resync calls before giving up on a bucket that keeps growing.
 const MAX_RESYNC_PAGES: usize = 100_000;
 
@@ -54,6 +56,9 @@ pub enum ReplicateCommand {
         #[arg(long)]
         bucket: String,
     },
+    /// Send the due tasks of every bucket now, until none is left (what the native host does
+    /// every second; a node under `wasmtime serve` has no scheduler: run this from a cron).
+    Drain,
 }
 
 #[derive(clap::Args)]
@@ -159,6 +164,22 @@ pub async fn run(client: &S3Client, endpoint: &str, own: &Signer, command: Repli
                 let _: Value = call(client, Method::DELETE, &format!("{REPLICATION}/targets/{id}"), &[("bucket", &bucket)], None).await?;
                 println!("target {id} of {bucket} removed");
             }
+        }
+        ReplicateCommand::Drain => {
+            let (mut sent, mut failed) = (0, 0);
+            for _ in 0..MAX_DRAIN_CALLS {
+                let progress: Value = call(client, Method::POST, &format!("{REPLICATION}/drain"), &[], None).await?;
+                sent += progress["sent"].as_u64().unwrap_or(0);
+                failed += progress["failed"].as_u64().unwrap_or(0);
+                for line in progress["details"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                    eprintln!("{line}");
+                }
+                if progress["remaining"] != Value::Bool(true) {
+                    break;
+                }
+            }
+            println!("{sent} sent, {failed} failed (retried later)");
+            return Ok(if failed == 0 { 0 } else { 2 });
         }
         ReplicateCommand::SetCredentials { bucket, target_id, target_access_key, target_secret_key } => {
             let body = json!({ "access_key": target_access_key, "secret_key": target_secret_key });

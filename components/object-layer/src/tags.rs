@@ -1,13 +1,13 @@
 //! Tags. An object's tags live in its version record (metadata format 2) and change without a
 //! new version: the metadata is rewritten on every drive under the key's lock, the bytes, ETag
-//! and time stay. A bucket's tags are a sealed `.tags` file in the bucket directory.
+//! and time stay (and, in a replicated bucket, the version is queued to be sent again). A bucket's tags are a sealed `.tags` file in the bucket directory.
 
 use crate::bindings::tessera::node::drive::{self, Drive, DriveError};
 use crate::buckets;
 use crate::error::ObjectError;
 use crate::get;
 use crate::lock;
-use crate::meta::{self, FormatError, MAX_META_BYTES, Reader, VersionKind, Writer};
+use crate::meta::{self, FormatError, MAX_META_BYTES, Reader, ReplicationState, VersionKind, Writer};
 use crate::names::key_to_path;
 use crate::set::{self, ErasureSet};
 
@@ -61,6 +61,11 @@ pub fn set_object_tags(
         });
     };
     let meta_path = set::meta_path(&object_dir);
+    // New tags are replicated as the version again (same id and time: the target replaces its
+    // copy); a replica's are not (it is never sent back).
+    let is_replica = current.replication == Some(ReplicationState::Replica);
+    let queued = !is_replica
+        && crate::replication::queue_if_replicated(set, bucket, key, &current.version_id, current.modified_ms, &tags, false)?.is_some();
     // Each agreeing drive keeps its own shard index and inline shard, and its other versions;
     // only this version's tags change.
     let mut previous = Vec::new();
@@ -70,6 +75,9 @@ pub fn set_object_tags(
         let Some(index) = meta.versions.iter().position(|copy| copy.agrees_with(&current)) else { continue };
         let mut tagged = meta.clone();
         tagged.versions[index].tags = tags.clone();
+        if queued {
+            tagged.versions[index].replication = Some(ReplicationState::Pending);
+        }
         previous.push((drive, meta.encode()));
         writes.push((drive, meta_path.clone(), tagged.encode()));
     }
