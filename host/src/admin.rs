@@ -9,6 +9,7 @@ use hyper::Method;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 
+use crate::admin_batch;
 use crate::admin_iam;
 use crate::admin_replication;
 use crate::client::{S3Client, sigv4::Signer};
@@ -56,6 +57,9 @@ enum AdminCommand {
     /// Site replication: whole sites mirrored to each other, every bucket both ways.
     #[command(subcommand)]
     Site(admin_replication::SiteCommand),
+    /// Batch jobs: YAML specs run over buckets on a schedule.
+    #[command(subcommand)]
+    Batch(admin_batch::BatchCommand),
 }
 
 #[derive(clap::Args)]
@@ -124,6 +128,7 @@ pub async fn run(args: AdminArgs) -> Result<i32> {
         AdminCommand::User(command) => admin_iam::run_user(&client, command).await,
         AdminCommand::Policy(command) => admin_iam::run_policy(&client, command).await,
         AdminCommand::Replicate(command) => admin_replication::run(&client, args.endpoint.trim_end_matches('/'), &own, command).await,
+        AdminCommand::Batch(command) => admin_batch::run(&client, command).await,
         AdminCommand::Site(command) => admin_replication::run_site(&client, args.endpoint.trim_end_matches('/'), &own, command).await,
     }
 }

@@ -17,12 +17,13 @@ mod generated {
             "tessera:node/drive.writer": crate::drive::WriterHandle,
             "tessera:node/drive.reader": crate::drive::ReaderHandle,
             "tessera:node/locks.lease": crate::locks::LeaseHandle,
+            "tessera:node/transforms.transform-run": crate::transform::TransformRunHandle,
         },
         trappable_error_type: { "tessera:node/drive.drive-error" => crate::drive::HostDriveError },
     });
 }
 
 pub use generated::exports::tessera::node::{maintenance, replication};
-pub use generated::tessera::node::{drive, erasure, locks};
+pub use generated::tessera::node::{drive, erasure, locks, transforms};
 /// The node's exports the host calls (`maintenance`), found on an instance of the node.
 pub use generated::{Host_ as NodeExports, Host_Pre as NodeExportsPre};

@@ -2,8 +2,10 @@
 //! and gives it what only a machine can: drives, the network and SIMD erasure coding.
 
 mod admin;
+mod admin_batch;
 mod admin_iam;
 mod admin_replication;
+mod batch;
 mod bench;
 mod bindings;
 mod client;
@@ -143,6 +145,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     node.drives().spawn_prober();
     maintenance::spawn(node.clone(), std::time::Duration::from_secs(args.scan_interval));
     replication::spawn(node.clone());
+    batch::spawn(node.clone());
     server::serve(listener, node).await
 }
 

@@ -17,8 +17,9 @@ static NODE_WASM: &[u8] = include_bytes!(env!("TESSERA_NODE_WASM"));
 
 /// Requests served at once; each holds one instance from the pool.
 pub const MAX_CONCURRENT_REQUESTS: u32 = 128;
-/// Instances kept for the maintenance scheduler beside the requests' (it runs one at a time).
-const MAINTENANCE_INSTANCES: u32 = 2;
+/// Instances kept for the schedulers beside the requests' (maintenance, replication and batch
+/// each run one call at a time).
+const MAINTENANCE_INSTANCES: u32 = 4;
 /// Linear memory one instance may grow to. A request streams in 1 MiB blocks, so a few MiB
 /// per component suffice; the limit turns a runaway guest into an error, not an OOM.
 const MAX_MEMORY_BYTES: usize = 256 << 20;
@@ -110,6 +111,7 @@ pub fn host_linker(engine: &Engine) -> Result<Linker<State>> {
     crate::drive::add_to_linker(&mut linker).map_err(anyhow_error)?;
     crate::erasure::add_to_linker(&mut linker).map_err(anyhow_error)?;
     crate::locks::add_to_linker(&mut linker).map_err(anyhow_error)?;
+    crate::transform::add_to_linker(&mut linker).map_err(anyhow_error)?;
     Ok(linker)
 }
 

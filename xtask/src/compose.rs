@@ -15,6 +15,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("tessera:s3-gateway", "target/wasm32-wasip2/release/s3_gateway.wasm"),
     ("tessera:object-layer", "target/wasm32-wasip2/release/object_layer.wasm"),
     ("tessera:replication", "target/wasm32-wasip2/release/replication.wasm"),
+    ("tessera:batch", "target/wasm32-wasip2/release/batch.wasm"),
+    ("tessera:transforms-unavailable", "target/wasm32-wasip2/release/transforms_unavailable.wasm"),
     ("tessera:erasure-bench", "target/wasm32-wasip2/release/erasure_bench.wasm"),
     ("tessera:drive-fs", "target/wasm32-wasip2/release/drive_fs.wasm"),
     ("tessera:drive-kv", "target/wasm32-wasip2/release/drive_kv.wasm"),

@@ -21,8 +21,20 @@ const DEFAULT_FUZZ_CASES: u64 = 2_000_000;
 const WASMTIME_CLI_VERSION: &str = "48.0.8";
 
 /// Components built for wasm32-wasip2, by crate name.
-const COMPONENTS: &[&str] =
-    &["s3-gateway", "object-layer", "replication", "drive-fs", "drive-kv", "kv-fs", "to-markdown", "guardrail", "erasure-bench"];
+const COMPONENTS: &[&str] = &[
+    "s3-gateway",
+    "object-layer",
+    "replication",
+    "batch",
+    "transforms-unavailable",
+    "drive-fs",
+    "drive-kv",
+    "kv-fs",
+    "to-markdown",
+    "guardrail",
+    "word-count",
+    "erasure-bench",
+];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -182,6 +194,8 @@ fn test() -> Result<()> {
         "secret-box",
         "--package",
         "replication-config",
+        "--package",
+        "batch",
     ]))?;
     step("building the AWS SDK for Rust client check (tests/sdk-rust, its own workspace)");
     run_command(

@@ -8,7 +8,8 @@
 //!   returned), or `queued=true` for what reads found damaged. `tessera admin heal` loops over
 //!   it; under `wasmtime serve` a cron can too.
 //!
-//! - users and policies: `admin_iam`; replication targets, queue and peer sites: `admin_replication`.
+//! - users and policies: `admin_iam`; replication targets, queue and peer sites:
+//!   `admin_replication`; batch jobs: `admin_batch`.
 //!
 //! The root user may call everything; another user what its policies allow (`admin:*`,
 //! `admin:Heal`, …), decided by `access` like every other request.
@@ -53,7 +54,9 @@ fn action(method: &Method, path: &str) -> Option<&'static str> {
     match (method, path) {
         (&Method::GET, INFO) => Some("admin:ServerInfo"),
         (&Method::POST, HEAL) => Some("admin:Heal"),
-        _ => admin_iam::action(method, path).or_else(|| crate::admin_replication::action(method, path)),
+        _ => admin_iam::action(method, path)
+            .or_else(|| crate::admin_replication::action(method, path))
+            .or_else(|| crate::admin_batch::action(method, path)),
     }
 }
 
@@ -93,6 +96,7 @@ impl S3Route for AdminRoute {
             (path, _) if path.starts_with(admin_iam::USERS) || path.starts_with(admin_iam::POLICIES) => {
                 admin_iam::call(request, &self.secrets, &self.root_access_key).await
             }
+            (path, _) if path.starts_with(crate::admin_batch::BATCH) => crate::admin_batch::call(request).await,
             (path, _) if path.starts_with(crate::admin_replication::REPLICATION) || path.starts_with(crate::admin_replication::SITE) => {
                 crate::admin_replication::call(request, &self.secrets).await
             }

@@ -7,6 +7,7 @@
 
 mod access;
 mod admin;
+mod admin_batch;
 mod admin_iam;
 mod admin_replication;
 mod auth;
