@@ -68,6 +68,10 @@ struct ServeArgs {
     /// Seconds after which an unfinished multipart upload is removed (by the heal scan).
     #[arg(long, default_value_t = 24 * 3600)]
     multipart_expiry: u64,
+    /// Serve this composition instead of the built-in node: any component of the `node` world,
+    /// e.g. `target/compose/guarded.wasm` (the node with a guardrail in front of the data).
+    #[arg(long)]
+    node: Option<std::path::PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -112,11 +116,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Ok(seconds) = std::env::var("TESSERA_LIFECYCLE_DAY_SECONDS") {
         env.push(("TESSERA_LIFECYCLE_DAY_SECONDS".into(), seconds));
     }
+    // What objects-guard (compose/guarded.wac) does with personal data: redact or reject.
+    if let Ok(mode) = std::env::var("TESSERA_GUARD_MODE") {
+        env.push(("TESSERA_GUARD_MODE".into(), mode));
+    }
     // The longest wait between replication retries (5 minutes unless set; tests shorten it).
     if let Ok(seconds) = std::env::var("TESSERA_REPLICATION_MAX_BACKOFF_SECONDS") {
         env.push(("TESSERA_REPLICATION_MAX_BACKOFF_SECONDS".into(), seconds));
     }
-    let node = runtime::Node::load(runtime::NodeConfig { drives, env })?;
+    let node = runtime::Node::load(runtime::NodeConfig { drives, env, component: args.node.clone() })?;
     let listener = tokio::net::TcpListener::bind(args.address).await.with_context(|| format!("binding {}", args.address))?;
     let address = listener.local_addr()?;
     let data = args.drives.len() - parity;

@@ -16,6 +16,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("tessera:object-layer", "target/wasm32-wasip2/release/object_layer.wasm"),
     ("tessera:replication", "target/wasm32-wasip2/release/replication.wasm"),
     ("tessera:batch", "target/wasm32-wasip2/release/batch.wasm"),
+    ("tessera:objects-guard", "target/wasm32-wasip2/release/objects_guard.wasm"),
     ("tessera:transforms-unavailable", "target/wasm32-wasip2/release/transforms_unavailable.wasm"),
     ("tessera:erasure-bench", "target/wasm32-wasip2/release/erasure_bench.wasm"),
     ("tessera:drive-fs", "target/wasm32-wasip2/release/drive_fs.wasm"),
@@ -27,6 +28,11 @@ const PACKAGES: &[(&str, &str)] = &[
 
 pub fn compose_node() -> Result<()> {
     compose("compose/node.wac", "target/compose/node.wasm")
+}
+
+/// The node with objects-guard between the gateway and the object layer.
+pub fn compose_guarded() -> Result<()> {
+    compose("compose/guarded.wac", "target/compose/guarded.wasm")
 }
 
 /// The node with drive-fs and erasure-simd128 inside: imports nothing but WASI.

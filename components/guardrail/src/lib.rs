@@ -11,7 +11,7 @@
 
 mod detect;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod component;
 
 pub use detect::{Counts, Finding, Kind, count, find, redact};
