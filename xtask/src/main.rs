@@ -33,13 +33,9 @@ const COMPONENTS: &[&str] = &[
     "to-markdown",
     "guardrail",
     "word-count",
+    "objects-guard",
     "erasure-bench",
 ];
-
-/// Components that link another component's crate as a library (objects-guard links
-/// guardrail's detectors). Built on their own: in one cargo build, features unify, and the
-/// library would bring its own component export along.
-const LIBRARY_LINKING_COMPONENTS: &[&str] = &["objects-guard"];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -119,12 +115,6 @@ fn build() -> Result<()> {
     // Components ship without debug info: smaller to embed and to compile at startup.
     components.env("CARGO_PROFILE_RELEASE_DEBUG", "false").env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
     run_command(&mut components)?;
-    for component in LIBRARY_LINKING_COMPONENTS {
-        let mut build = cargo();
-        build.args(["build", "--release", "--target", "wasm32-wasip2", "--package", component]);
-        build.env("CARGO_PROFILE_RELEASE_DEBUG", "false").env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
-        run_command(&mut build)?;
-    }
     step("building the erasure-simd128 component: SIMD128 and scalar variants, into target/compose/");
     erasure::build_engines()?;
     step("composing target/compose/node.wasm from compose/node.wac");
@@ -200,7 +190,7 @@ fn test() -> Result<()> {
         "--package",
         "to-markdown",
         "--package",
-        "guardrail",
+        "guardrail-core",
         "--package",
         "sigv4",
         "--package",

@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 
-use crate::{Buffer, GuardrailError, Mode, Outcome, check, mode_from_params, output_metadata};
+use guardrail_core::{Buffer, GuardrailError, Mode, Outcome, check, mode_from_params, output_metadata};
 
 mod bindings {
     wit_bindgen::generate!({

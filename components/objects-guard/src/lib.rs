@@ -24,7 +24,7 @@ use convert::To;
 use md5::{Digest, Md5};
 
 /// The largest body screened; larger ones stream through (scanning needs the whole text).
-const MAX_SCREENED_BYTES: usize = guardrail::MAX_INPUT_BYTES;
+const MAX_SCREENED_BYTES: usize = guardrail_core::MAX_INPUT_BYTES;
 
 struct Guard;
 
@@ -120,8 +120,8 @@ impl GuestUpload for GuardedUpload {
         let mut checksums = state.checksums.take();
         if state.buffering {
             let body = std::mem::take(&mut state.buffer);
-            let body = match guardrail::check(body.clone(), guardrail::Mode::Redact) {
-                guardrail::Outcome::Output { text, counts } if counts.total() > 0 => {
+            let body = match guardrail_core::check(body.clone(), guardrail_core::Mode::Redact) {
+                guardrail_core::Outcome::Output { text, counts } if counts.total() > 0 => {
                     if state.is_part || policy() == Policy::Reject {
                         eprintln!("tessera audit: guardrail refused {}: {counts}", state.key);
                         return Err(ours::ObjectError::InvalidArgument(format!(
