@@ -37,6 +37,9 @@ def test_every_put_of_text_is_screened(node):
     # Unlabelled bodies are screened too; binary and clean text pass as they are.
     s3.put_object(Bucket="letters", Key="unlabelled", Body=LETTER)
     assert b"[REDACTED:email]" in s3.get_object(Bucket="letters", Key="unlabelled")["Body"].read()
+    # The label does not decide: text sent as octet-stream, or with a NUL in it, is screened.
+    s3.put_object(Bucket="letters", Key="labelled-binary", Body=LETTER + b"\0", ContentType="application/octet-stream")
+    assert b"[REDACTED:card]" in s3.get_object(Bucket="letters", Key="labelled-binary")["Body"].read()
     image = b"\xff\xd8\xff\xe0" + os.urandom(1000) + b"jane.doe@example.com"
     s3.put_object(Bucket="letters", Key="photo.jpg", Body=image, ContentType="image/jpeg")
     assert s3.get_object(Bucket="letters", Key="photo.jpg")["Body"].read() == image

@@ -151,7 +151,8 @@ fn engine_config() -> Config {
         // A composed node holds several core instances and memories (one per component: the
         // node has four).
         .total_core_instances(instances * 32)
-        .total_memories(instances * 4)
+        // Four for the node, five for guarded.wasm (`--node`), and room beyond.
+        .total_memories(instances * 6)
         .total_tables(instances * 16)
         .max_core_instances_per_component(32)
         .max_memories_per_component(8)

@@ -1,8 +1,8 @@
 //! The `transforms` import: batch transforms (`wit/transform.wit`) in wasmtime. Each object
 //! gets a fresh instance of the transform in its own store, with a fuel limit (a transform that
 //! loops forever runs out and is stopped) and a memory limit (one that grows without end hits
-//! it), and no WASI capabilities beyond clocks and randomness: no files, no network, no
-//! environment. Built-ins (`to-markdown`, `guardrail`) are embedded in the binary; anything else
+//! it), a wall-clock limit per call (one that waits, on a clock, uses no fuel), and no WASI
+//! capabilities beyond clocks and randomness: no files, no network, no environment. Built-ins (`to-markdown`, `guardrail`) are embedded in the binary; anything else
 //! is an absolute path to a `.wasm` component, compiled once per process (again when the file
 //! changes).
 
@@ -27,6 +27,16 @@ mod guest {
 }
 
 use guest::exports::tessera::node::transform as guest_transform;
+
+/// The longest one call into a transform may take, waiting included.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A call into a transform, stopped when it outlasts `CALL_TIMEOUT`.
+async fn limited<T>(call: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::time::timeout(CALL_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| Err(format!("the transform took longer than {} s: stopped", CALL_TIMEOUT.as_secs())))
+}
 
 static TO_MARKDOWN_WASM: &[u8] = include_bytes!(env!("TESSERA_TO_MARKDOWN_WASM"));
 static GUARDRAIL_WASM: &[u8] = include_bytes!(env!("TESSERA_GUARDRAIL_WASM"));
@@ -189,18 +199,18 @@ impl transforms::HostTransformRun for State {
         params: Vec<(String, String)>,
         limits: Limits,
     ) -> wasmtime::Result<Resource<TransformRunHandle>> {
-        let run = Running::start(&transform, input, params, limits).await;
+        let run = limited(Running::start(&transform, input, params, limits)).await;
         Ok(self.table.push(TransformRunHandle { run })?)
     }
 
     async fn write(&mut self, this: Resource<TransformRunHandle>, chunk: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
         let handle = self.table.get_mut(&this)?;
-        Ok(handle.with_run(async |running: &mut Running| running.write(&chunk).await).await)
+        Ok(handle.with_run(async |running: &mut Running| limited(running.write(&chunk)).await).await)
     }
 
     async fn finish(&mut self, this: Resource<TransformRunHandle>) -> wasmtime::Result<Result<node::Verdict, String>> {
         let handle = self.table.get_mut(&this)?;
-        Ok(handle.with_run(async |running: &mut Running| running.finish().await).await)
+        Ok(handle.with_run(async |running: &mut Running| limited(running.finish()).await).await)
     }
 
     async fn drop(&mut self, this: Resource<TransformRunHandle>) -> wasmtime::Result<()> {

@@ -109,12 +109,19 @@ fn list(job: &Job, after: &str) -> Result<objects::ListPage, ObjectError> {
     objects::list_objects(&job.spec.source.bucket, &query)
 }
 
-/// Whether the run takes the object: the spec's filters, and for a scheduled job's later runs,
-/// only what was written since the last run started.
+/// Whether the run takes the object: the spec's filters; nothing written after the run began
+/// (its own outputs, say: the next run sees the rest); and, for a scheduled transform job's
+/// later runs, only what was written since the last run began. Jobs with age or time bounds,
+/// and actions, look at everything each run: "older than 30 days" is a new set every day.
 fn takes(job: &Job, object: &ObjectInfo) -> bool {
     let candidate =
         Candidate { size: object.size, modified_ms: object.modified_ms, content_type: object.content_type.as_deref(), tags: &object.tags };
-    job.spec.source.takes(&candidate, job.run.started_ms) && job.since_ms.is_none_or(|since| object.modified_ms >= since)
+    let source = &job.spec.source;
+    let incremental =
+        matches!(job.spec.work, Work::Transform { .. }) && source.older_than_ms.is_none() && source.modified_before_ms.is_none();
+    source.takes(&candidate, job.run.started_ms)
+        && object.modified_ms <= job.run.started_ms
+        && (!incremental || job.since_ms.is_none_or(|since| object.modified_ms > since))
 }
 
 /// Saves the checkpoint; false when the job changed meanwhile (cancelled): the run stops.

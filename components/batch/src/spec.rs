@@ -179,6 +179,9 @@ pub fn parse(text: &str) -> Result<JobSpec, SpecError> {
             }
             let target = raw.target.ok_or_else(|| error("target", "a transform writes to a target: {bucket: B, prefix: P}"))?;
             check_bucket("target.bucket", &target.bucket)?;
+            if target.bucket == source.bucket && (target.prefix.starts_with(&source.prefix) || source.prefix.starts_with(&target.prefix)) {
+                return Err(error("target", "overlaps the source: the job would take its own outputs as inputs"));
+            }
             Work::Transform {
                 transform,
                 params: raw.params.into_iter().collect(),
@@ -322,6 +325,7 @@ target: {bucket: md, prefix: docs/}
         assert_eq!(field(&DOCS_MD.replace("target: {bucket: md, prefix: docs/}", "")), "target");
         assert_eq!(field(&DOCS_MD.replace("transform: to-markdown", "action: shred")), "action");
         assert_eq!(field("name: x\nsource: {bucket: raw}\naction: tag\n"), "tags");
+        assert_eq!(field(&DOCS_MD.replace("bucket: md", "bucket: raw")), "target");
         assert_eq!(field(&format!("{DOCS_MD}limits: {{memory-mib: 0}}\n")), "limits.memory-mib");
         assert!(parse(&DOCS_MD.replace("bucket: raw", "bukket: raw")).unwrap_err().message.contains("bukket"));
     }

@@ -393,8 +393,8 @@ impl Commit<'_> {
         // A replica keeps its source's id (versioned) and time, so that both sites list the
         // same versions and order them alike.
         let version = match replica {
-            Some(source) if mode == Mode::Enabled => match versioning::check_version_id(&source.version_id) {
-                Ok(()) => ObjectVersion { version_id: source.version_id.clone(), modified_ms: source.modified_ms, ..version.clone() },
+            Some(source) if mode == Mode::Enabled => match versioning::replica_version_id(source, self.key, &version.etag) {
+                Ok(version_id) => ObjectVersion { version_id, modified_ms: source.modified_ms, ..version.clone() },
                 Err(error) => return undo(error),
             },
             Some(source) => {
@@ -415,42 +415,6 @@ impl Commit<'_> {
         {
             return undo(error);
         }
-        let mut version = version;
-        let mut replication_task = None;
-        if replica.is_some() {
-            version.replication = Some(ReplicationState::Replica);
-            // Unversioned, a replica only replaces an older object: the newer one is already
-            // here, and its own replication reaches the other site.
-            if mode != Mode::Enabled
-                && let Some(current) =
-                    crate::get::agreed_version(&crate::get::read_metas(self.set, self.object_dir), self.set.layout.read_quorum())
-                && replication::newer(
-                    (current.modified_ms, &current.version_id, &current.etag),
-                    (version.modified_ms, &version.version_id, &version.etag),
-                )
-            {
-                let current = current.clone();
-                self.remove_data_dir(&version.data_dir);
-                return Ok(Published { version: current, replication_task: None });
-            }
-        } else {
-            match replication::queue_if_replicated(
-                self.set,
-                self.bucket,
-                self.key,
-                &version.version_id,
-                version.modified_ms,
-                &version.tags,
-                false,
-            ) {
-                Ok(Some(task)) => {
-                    version.replication = Some(ReplicationState::Pending);
-                    replication_task = Some(task);
-                }
-                Ok(None) => {}
-                Err(error) => return undo(error),
-            }
-        }
         // Each drive's current metadata: restored if this commit fails, and the base the new
         // version goes on top of (replacing the one with its id: "null" unless versioning).
         // A drive whose metadata cannot be read now (a fault, a format this build does not
@@ -467,6 +431,67 @@ impl Commit<'_> {
                 Ok(bytes) => previous_metas[position] = Some(bytes),
                 Err(DriveError::NotFound) => {}
                 Err(_) => committed[position] = false,
+            }
+        }
+        let mut version = version;
+        let mut replication_task = None;
+        if let Some(source) = replica {
+            version.replication = Some(ReplicationState::Replica);
+            let current = crate::get::read_metas(self.set, self.object_dir);
+            let read_quorum = self.set.layout.read_quorum();
+            if mode == Mode::Enabled {
+                // The same version again (a retry, new tags) replaces it; another version
+                // under the same id would rewrite history.
+                if let Some(existing) = crate::get::agreed(&current, read_quorum, Some(&version.version_id))
+                    && existing.modified_ms != version.modified_ms
+                {
+                    return undo(ObjectError::InvalidArgument(format!(
+                        "version {} of {}/{} exists with another time",
+                        source.version_id, self.bucket, self.key
+                    )));
+                }
+            } else if let Some(current) = crate::get::agreed_version(&current, read_quorum)
+                // Unversioned, a replica only replaces an older object: the newer one is
+                // already here, and its own replication reaches the other site.
+                && replication::newer(
+                    (current.modified_ms, &current.version_id, &current.etag),
+                    (version.modified_ms, &version.version_id, &version.etag),
+                )
+            {
+                let current = current.clone();
+                self.remove_data_dir(&version.data_dir);
+                return Ok(Published { version: current, replication_task: None });
+            }
+        } else {
+            // A write is the newest version of its key, by time too: a replica from a site
+            // whose clock runs ahead may hold a later time, and both sites must agree on
+            // which version is latest (replicas are placed by time).
+            let newest = previous_metas
+                .iter()
+                .flatten()
+                .filter_map(|bytes| ObjectMeta::decode(bytes).ok())
+                .flat_map(|meta| meta.versions.into_iter().map(|old| old.modified_ms))
+                .max();
+            if let Some(newest) = newest
+                && version.modified_ms <= newest
+            {
+                version.modified_ms = newest + 1;
+            }
+            match replication::queue_if_replicated(
+                self.set,
+                self.bucket,
+                self.key,
+                &version.version_id,
+                version.modified_ms,
+                &version.tags,
+                false,
+            ) {
+                Ok(Some(task)) => {
+                    version.replication = Some(ReplicationState::Pending);
+                    replication_task = Some(task);
+                }
+                Ok(None) => {}
+                Err(error) => return undo(error),
             }
         }
         let mut freed: Vec<Vec<String>> = vec![Vec::new(); committed.len()];
@@ -632,14 +657,11 @@ pub fn delete_locked(
     let object_dir = set::object_dir(bucket, &key_path);
     let meta_path = set::meta_path(&object_dir);
     let mut marker = match (version_id, mode, &origin) {
-        (None, Mode::Enabled, DeleteOrigin::Replica(source)) => {
-            versioning::check_version_id(&source.version_id)?;
-            Some(ObjectVersion {
-                modified_ms: source.modified_ms,
-                replication: Some(ReplicationState::Replica),
-                ..delete_marker(set, key, source.version_id.clone())
-            })
-        }
+        (None, Mode::Enabled, DeleteOrigin::Replica(source)) => Some(ObjectVersion {
+            modified_ms: source.modified_ms,
+            replication: Some(ReplicationState::Replica),
+            ..delete_marker(set, key, versioning::replica_version_id(source, key, "delete")?)
+        }),
         (None, Mode::Suspended, DeleteOrigin::Replica(source)) => Some(ObjectVersion {
             modified_ms: source.modified_ms,
             replication: Some(ReplicationState::Replica),
@@ -648,15 +670,34 @@ pub fn delete_locked(
         (None, Mode::Enabled | Mode::Suspended, _) => Some(delete_marker(set, key, versioning::new_version_id(mode)?)),
         _ => None,
     };
-    if let (None, None, DeleteOrigin::Replica(source)) = (&marker, version_id, &origin) {
+    if let (None, DeleteOrigin::Replica(source)) = (version_id, &origin)
+        && mode != Mode::Enabled
+    {
+        // Not versioned (or suspended: the marker replaces the "null" version), a replicated
+        // delete only removes what is older than it; a newer write stays, and its own
+        // replication reaches the other site.
         let metas = crate::get::read_metas(set, &object_dir);
-        if let Some(current) = crate::get::agreed_version(&metas, set.layout.read_quorum())
+        let current = match mode {
+            Mode::Suspended => crate::get::agreed(&metas, set.layout.read_quorum(), Some(versioning::NULL_VERSION)),
+            _ => crate::get::agreed_version(&metas, set.layout.read_quorum()),
+        };
+        if let Some(current) = current
             && replication::newer(
                 (current.modified_ms, &current.version_id, &current.etag),
                 (source.modified_ms, versioning::NULL_VERSION, ""),
             )
         {
             return Ok(DeleteResult { version_id: None, delete_marker: false, replication_task: None });
+        }
+    }
+    if let (Some(marker), DeleteOrigin::Client | DeleteOrigin::Lifecycle) = (&mut marker, &origin) {
+        // As a write: the newest version of its key by time too (see `Commit::publish`).
+        let metas = crate::get::read_metas(set, &object_dir);
+        let newest = metas.iter().filter_map(|meta| meta.meta()).flat_map(|meta| meta.versions.iter().map(|old| old.modified_ms)).max();
+        if let Some(newest) = newest
+            && marker.modified_ms <= newest
+        {
+            marker.modified_ms = newest + 1;
         }
     }
     let mut replication_task = None;

@@ -4,6 +4,7 @@
 //! The state is bucket configuration (`versioning`). A bucket starts unversioned; once enabled
 //! it can only be suspended, never unversioned again (as S3).
 
+use crate::bindings::exports::tessera::node::objects::ReplicaSource;
 use crate::config;
 use crate::error::ObjectError;
 use crate::meta::{ObjectMeta, ObjectVersion};
@@ -53,6 +54,17 @@ pub fn check_version_id(id: &str) -> Result<(), ObjectError> {
         return Err(ObjectError::InvalidArgument(format!("{id:?} is not a version id of a versioned bucket")));
     }
     Ok(())
+}
+
+/// The id a replica gets in a versioned bucket: its source's, or, from an unversioned source
+/// ("null"), one made of its time and what it is, the same on every retry.
+pub fn replica_version_id(source: &ReplicaSource, key: &str, etag: &str) -> Result<String, ObjectError> {
+    if source.version_id != NULL_VERSION {
+        check_version_id(&source.version_id)?;
+        return Ok(source.version_id.clone());
+    }
+    let digest = blake3::hash(format!("{key}\0{etag}\0{}", source.modified_ms).as_bytes()).to_hex();
+    Ok(format!("{:013x}{}", source.modified_ms, &digest[..19]))
 }
 
 /// A drive's versions once `version` is added, replacing a version with the same id ("null"

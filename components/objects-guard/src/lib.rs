@@ -1,11 +1,12 @@
 //! `objects-guard`: compose-time middleware between the gateway and the object layer
 //! (`compose/guarded.wac`). It imports `tessera:node/objects` and exports it again, unchanged
-//! except for writes: the body of every PUT (and UploadPart) of text, up to 16 MiB, is screened
-//! by `guardrail` before it reaches the object layer. Personal data found in an object is
+//! except for writes: the body of every PUT (and UploadPart) up to 16 MiB that is UTF-8 text,
+//! whatever its Content-Type says, is screened by guardrail's detectors before it reaches the
+//! object layer. Personal data found in an object is
 //! redacted (the stored object is the redacted text; checksums the client sent for the original
 //! are dropped), or the PUT is refused (`TESSERA_GUARD_MODE=reject`; a part is always refused,
-//! since redacting it would break the ETags its upload is completed with). Larger or binary
-//! bodies pass through unscreened.
+//! since redacting it would break the ETags its upload is completed with). Larger bodies, and
+//! bodies that are not UTF-8 (binary, UTF-16), pass through unscreened.
 
 mod convert;
 
@@ -41,13 +42,6 @@ fn policy() -> Policy {
     }
 }
 
-/// Text-like bodies are screened; an unlabelled one too (it may well be text).
-fn screens(content_type: Option<&str>) -> bool {
-    let Some(kind) = content_type.map(|kind| kind.split(';').next().unwrap_or(kind).trim().to_ascii_lowercase()) else { return true };
-    kind.starts_with("text/")
-        || matches!(kind.as_str(), "application/json" | "application/xml" | "application/x-ndjson" | "application/yaml" | "application/csv")
-}
-
 /// A write on its way: buffered while it may still be screened, then streamed through.
 pub struct GuardedUpload {
     inner: inner::Upload,
@@ -70,11 +64,11 @@ struct Writing {
 }
 
 impl GuardedUpload {
-    fn begin(inner: inner::Upload, key: &str, is_part: bool, screened: bool, size: Option<u64>, md5: Option<Vec<u8>>) -> Self {
+    fn begin(inner: inner::Upload, key: &str, is_part: bool, size: Option<u64>, md5: Option<Vec<u8>>) -> Self {
         let state = Writing {
             key: key.to_owned(),
             is_part,
-            buffering: screened,
+            buffering: true,
             buffer: Vec::new(),
             size: 0,
             md5: Md5::new(),
@@ -120,8 +114,10 @@ impl GuestUpload for GuardedUpload {
         let mut checksums = state.checksums.take();
         if state.buffering {
             let body = std::mem::take(&mut state.buffer);
-            let body = match guardrail_core::check(body.clone(), guardrail_core::Mode::Redact) {
-                guardrail_core::Outcome::Output { text, counts } if counts.total() > 0 => {
+            // Whatever the label says: a body that is UTF-8 (NUL bytes and all) is text to scan.
+            let found = std::str::from_utf8(&body).ok().map(guardrail_core::redact).filter(|(_, counts)| counts.total() > 0);
+            let body = match found {
+                Some((text, counts)) => {
                     if state.is_part || policy() == Policy::Reject {
                         eprintln!("tessera audit: guardrail refused {}: {counts}", state.key);
                         return Err(ours::ObjectError::InvalidArgument(format!(
@@ -180,11 +176,10 @@ impl Guest for Guard {
     }
 
     fn begin_put(bucket: String, key: String, options: ours::PutOptions) -> Result<ours::Upload, ours::ObjectError> {
-        let screened = screens(options.content_type.as_deref());
         let (size, md5) = (options.size, options.content_md5.clone());
         let options = inner::PutOptions { size: None, content_md5: None, ..options.to() };
         let upload = inner::begin_put(&bucket, &key, &options).map_err(To::to)?;
-        Ok(ours::Upload::new(GuardedUpload::begin(upload, &key, false, screened, size, md5)))
+        Ok(ours::Upload::new(GuardedUpload::begin(upload, &key, false, size, md5)))
     }
 
     fn head(bucket: String, key: String, version_id: Option<String>) -> Result<ours::ObjectInfo, ours::ObjectError> {
@@ -248,8 +243,7 @@ impl Guest for Guard {
         content_md5: Option<Vec<u8>>,
     ) -> Result<ours::Upload, ours::ObjectError> {
         let upload = inner::begin_part(&bucket, &key, &upload_id, part_number, None, None).map_err(To::to)?;
-        // A part's content type is the upload's, unknown here: every small part is screened.
-        Ok(ours::Upload::new(GuardedUpload::begin(upload, &format!("{key} (part {part_number})"), true, true, size, content_md5)))
+        Ok(ours::Upload::new(GuardedUpload::begin(upload, &format!("{key} (part {part_number})"), true, size, content_md5)))
     }
 
     fn complete_multipart_upload(

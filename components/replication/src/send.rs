@@ -66,13 +66,14 @@ fn source_of(task: &ReplicationTask) -> Result<Option<Option<ObjectInfo>>, Objec
     if task.is_delete {
         let versioned_marker = task.version_id != "null";
         return match objects::head(&task.bucket, &task.key, versioned_marker.then_some(task.version_id.as_str())) {
-            // The marker is still there.
+            // The marker is still there (a suspended bucket's is "null").
             Err(ObjectError::DeleteMarker(id)) if id == task.version_id => Ok(Some(None)),
-            // Unversioned: the key was written again after the delete; that write has its task.
-            Ok(info) if !versioned_marker && info.modified_ms > task.modified_ms => Ok(None),
+            // Unversioned: the object is gone, as the delete left it.
             Err(ObjectError::NoSuchKey) if !versioned_marker => Ok(Some(None)),
-            Ok(_) if !versioned_marker => Ok(Some(None)),
-            Err(ObjectError::NoSuchVersion | ObjectError::NoSuchKey | ObjectError::DeleteMarker(_)) | Ok(_) => Ok(None),
+            // The marker was removed, or (unversioned) the key holds an object again: written
+            // after the delete (it has its own task), or the delete never happened (it missed
+            // its quorum and was undone).
+            Ok(_) | Err(ObjectError::NoSuchVersion | ObjectError::NoSuchKey | ObjectError::DeleteMarker(_)) => Ok(None),
             Err(error) => Err(error),
         };
     }

@@ -178,6 +178,10 @@ impl S3Access for NodeAccess {
             principal: principal.as_deref(),
             action: if cx.headers().contains_key(crate::replication::REPLICA_MODIFIED_HEADER) {
                 // Another site's replication writing a replica (it keeps the source's id and time).
+                // It names no version: a version delete or overwrite needs its own permission.
+                if names_version(cx.uri()) {
+                    return Err(s3_error!(InvalidRequest, "replica headers do not go with versionId"));
+                }
                 match operation {
                     "PutObject" => "s3:ReplicateObject".to_owned(),
                     "DeleteObject" => "s3:ReplicateDelete".to_owned(),
