@@ -78,12 +78,16 @@ fn engine() -> &'static Engine {
 fn component(name: &str) -> Result<Component, String> {
     static CACHE: OnceLock<Mutex<HashMap<String, (Option<SystemTime>, Component)>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let (bytes, modified) = match name {
-        "to-markdown" => (None, None),
-        "guardrail" => (None, None),
+    enum Source<'a> {
+        Builtin(&'static [u8]),
+        File(&'a str),
+    }
+    let (source, modified) = match name {
+        "to-markdown" => (Source::Builtin(TO_MARKDOWN_WASM), None),
+        "guardrail" => (Source::Builtin(GUARDRAIL_WASM), None),
         path if path.starts_with('/') && path.ends_with(".wasm") => {
             let modified = std::fs::metadata(path).and_then(|meta| meta.modified()).map_err(|error| format!("{path}: {error}"))?;
-            (Some(path), Some(modified))
+            (Source::File(path), Some(modified))
         }
         other => {
             return Err(format!(
@@ -96,11 +100,9 @@ fn component(name: &str) -> Result<Component, String> {
     {
         return Ok(component.clone());
     }
-    let component = match (name, bytes) {
-        ("to-markdown", _) => Component::new(engine(), TO_MARKDOWN_WASM),
-        ("guardrail", _) => Component::new(engine(), GUARDRAIL_WASM),
-        (_, Some(path)) => Component::from_file(engine(), path),
-        _ => unreachable!("every name is matched above"),
+    let component = match source {
+        Source::Builtin(bytes) => Component::new(engine(), bytes),
+        Source::File(path) => Component::from_file(engine(), path),
     }
     .map_err(|error| format!("{name} is not a component this node can run: {error}"))?;
     cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name.to_owned(), (modified, component.clone()));
