@@ -134,6 +134,17 @@ def bucket(s3):
     return name
 
 
+def tessera_admin(server: Server, *args, check=True):
+    """Runs `tessera admin ARGS` against the server with the root credentials."""
+    env = dict(os.environ, TESSERA_ROOT_USER=ROOT_USER, TESSERA_ROOT_PASSWORD=ROOT_PASSWORD)
+    result = subprocess.run(
+        [tessera_binary(), "admin", *args, "--endpoint", server.endpoint], env=env, capture_output=True, text=True, timeout=120
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"tessera admin {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
 def aws_cli(server: Server, *args, check=True):
     """Runs the aws CLI against the server with the root credentials."""
     env = dict(

@@ -3,26 +3,17 @@ scheduler over buckets, each object through a transform component (under fuel an
 limits) or a built-in action, checkpointed on the drives."""
 
 import json
-import os
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT_PASSWORD, ROOT_USER, start_server, tessera_binary
+from conftest import start_server, tessera_admin
 
 JOB_TIMEOUT_S = 120
 
 
-def admin(server, *args, check=True):
-    env = dict(os.environ, TESSERA_ROOT_USER=ROOT_USER, TESSERA_ROOT_PASSWORD=ROOT_PASSWORD)
-    result = subprocess.run(
-        [tessera_binary(), "admin", *args, "--endpoint", server.endpoint], env=env, capture_output=True, text=True, timeout=120
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"tessera admin {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
+admin = tessera_admin
 
 
 def submit(server, tmp_path, spec):

@@ -5,28 +5,20 @@ replication-configuration API, and whole sites mirrored to each other."""
 
 import json
 import os
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROOT_PASSWORD, ROOT_USER, start_server, tessera_binary
+from conftest import ROOT_PASSWORD, ROOT_USER, start_server, tessera_admin
 
 CONVERGE_TIMEOUT_S = 90
 # Failed sends are retried after at most this long (5 minutes in production).
 FAST_RETRIES = {"TESSERA_REPLICATION_MAX_BACKOFF_SECONDS": "2"}
 
 
-def admin(server, *args, check=True):
-    env = dict(os.environ, TESSERA_ROOT_USER=ROOT_USER, TESSERA_ROOT_PASSWORD=ROOT_PASSWORD)
-    result = subprocess.run(
-        [tessera_binary(), "admin", *args, "--endpoint", server.endpoint], env=env, capture_output=True, text=True, timeout=120
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"tessera admin {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
+admin = tessera_admin
 
 
 def replicate_add(source, bucket, target, target_bucket, *extra, secret=ROOT_PASSWORD):

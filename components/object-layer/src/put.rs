@@ -657,16 +657,18 @@ pub fn delete_locked(
     let object_dir = set::object_dir(bucket, &key_path);
     let meta_path = set::meta_path(&object_dir);
     let mut marker = match (version_id, mode, &origin) {
-        (None, Mode::Enabled, DeleteOrigin::Replica(source)) => Some(ObjectVersion {
-            modified_ms: source.modified_ms,
-            replication: Some(ReplicationState::Replica),
-            ..delete_marker(set, key, versioning::replica_version_id(source, key, "delete")?)
-        }),
-        (None, Mode::Suspended, DeleteOrigin::Replica(source)) => Some(ObjectVersion {
-            modified_ms: source.modified_ms,
-            replication: Some(ReplicationState::Replica),
-            ..delete_marker(set, key, versioning::NULL_VERSION.into())
-        }),
+        (None, Mode::Enabled | Mode::Suspended, DeleteOrigin::Replica(source)) => {
+            // Versioned, the marker keeps the source's id; suspended, it is the "null" version.
+            let id = match mode {
+                Mode::Enabled => versioning::replica_version_id(source, key, "delete")?,
+                _ => versioning::NULL_VERSION.into(),
+            };
+            Some(ObjectVersion {
+                modified_ms: source.modified_ms,
+                replication: Some(ReplicationState::Replica),
+                ..delete_marker(set, key, id)
+            })
+        }
         (None, Mode::Enabled | Mode::Suspended, _) => Some(delete_marker(set, key, versioning::new_version_id(mode)?)),
         _ => None,
     };
